@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/balkan_pd
+
+.PHONY: run test test-sqlite test-postgres install browser demo bench migrations clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("balkan_pd needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+.env:
+	$(PYTHON) scripts/write_env.py
+
+# Virtualenv, dependencies, .env, migrate, a superuser, then the admin and the django-q2
+# cluster together on http://127.0.0.1:8000/admin/ (Ctrl-C stops both).
+run: $(STAMP) .env
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py ensuresuperuser
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	@bash scripts/serve.sh
+
+# The whole suite on SQLite (the embedded default).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# The whole suite again on this machine's PostgreSQL.
+test-postgres: $(STAMP)
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
+
+migrations: $(STAMP)
+	DJANGO_DEBUG=true FIELD_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+		$(BIN)/python manage.py makemigrations integrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache staticfiles test_db.sqlite3*

@@ -1,0 +1,15 @@
+"""Test environment, set before Django reads its settings: a developer's .env is ignored."""
+
+import os
+
+os.environ["BALKAN_PD_DOTENV"] = "0"
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-only-for-the-test-suite-0123456789-abcdefghijkl")
+# A fixed Fernet key, for tests only.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "Zm9yLXRlc3RzLW9ubHktZm9yLXRlc3RzLW9ubHktIT0=")
+os.environ.setdefault("DJANGO_DEBUG", "false")
+# The test client speaks plain http.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("DJANGO_CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("DJANGO_SECURE_HSTS_SECONDS", "0")
+os.environ.setdefault("PAGERDUTY_BACKOFF_BASE", "0.01")

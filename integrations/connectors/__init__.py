@@ -1,0 +1,1 @@
+"""Connectors: one package per application type, found through `registry` by the catalogue key."""

@@ -1,0 +1,341 @@
+"""The domain of SPEC §3: tenants, the application catalogue, integrations and what syncs bring."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from integrations.connectors.pagerduty.roles import (
+    PRIVILEGED_ROLES,
+    PRIVILEGED_TEAM_ROLES,
+    role_display_name,
+)
+from integrations.fields import EncryptedSecretField
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TenantMembership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        REVIEWER = "reviewer", "Reviewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REVIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership_per_tenant")
+        ]
+        ordering = ["tenant__name", "user__username"]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant} ({self.get_role_display()})"
+
+
+class ThirdPartyApplication(models.Model):
+    """The catalogue of application types; each key maps to a connector in code."""
+
+    key = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "application type"
+        verbose_name_plural = "Application catalogue"
+
+    def __str__(self):
+        return self.name
+
+
+class Integration(models.Model):
+    """One tenant's connection to one application, with its configuration and sync status."""
+
+    class Status(models.TextChoices):
+        NOT_CONFIGURED = "not_configured", "Not configured"
+        PENDING = "pending", "Pending"
+        SYNCING = "syncing", "Syncing"
+        CONNECTED = "connected", "Connected"
+        ERROR = "error", "Error"
+
+    class Region(models.TextChoices):
+        US = "us", "US"
+        EU = "eu", "EU"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
+    application = models.ForeignKey(
+        ThirdPartyApplication, on_delete=models.PROTECT, related_name="integrations"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_integrations",
+        verbose_name="Primary Application Owner",
+    )
+    description = models.CharField(max_length=255, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONFIGURED)
+    message = models.CharField(max_length=500, blank=True)
+    last_synced_at = models.DateTimeField("Last synced", null=True, blank=True)
+    # Set while a sync holds this integration; a value older than SYNC_STALE_AFTER_SECONDS
+    # means the worker died and the next sync may take over.
+    sync_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Configuration. The token is write-only: encrypted at rest, only its hint is ever shown.
+    access_token = EncryptedSecretField(max_length=255, blank=True, editable=False)
+    token_hint = models.CharField(max_length=8, blank=True, editable=False)
+    region = models.CharField(
+        "Service Region", max_length=2, choices=Region.choices, default=Region.US
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__name", "application__name", "id"]
+        verbose_name = "third party application"
+        verbose_name_plural = "Third Party Applications"
+        indexes = [models.Index(fields=["status"], name="integration_status_idx")]
+
+    def __str__(self):
+        label = self.application.name if self.application_id else "Integration"
+        return f"{label}: {self.description}" if self.description else label
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.access_token)
+
+
+class Team(models.Model):
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="teams")
+    pagerduty_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    html_url = models.URLField(max_length=500, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "pagerduty_id"], name="unique_team_per_integration"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class License(models.Model):
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="licenses"
+    )
+    pagerduty_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    description = models.CharField(max_length=500, blank=True)
+    role_group = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "pagerduty_id"], name="unique_license_per_integration"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SyncedAccountQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(removed_at__isnull=True)
+
+    def removed(self):
+        return self.filter(removed_at__isnull=False)
+
+    def privileged(self):
+        return self.filter(
+            Q(role__in=PRIVILEGED_ROLES)
+            | Q(team_memberships__role__in=PRIVILEGED_TEAM_ROLES)
+        ).distinct()
+
+
+class SyncedAccount(models.Model):
+    """One PagerDuty user as last seen by an integration."""
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="accounts"
+    )
+    pagerduty_id = models.CharField("PagerDuty id", max_length=64)
+    name = models.CharField(max_length=255)
+    email = models.CharField(max_length=254)
+    role = models.CharField(max_length=64, help_text="The role as PagerDuty's API names it.")
+    job_title = models.CharField(max_length=255, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    invitation_pending = models.BooleanField(default=False)
+    created_via_sso = models.BooleanField("Created via SSO", default=False)
+    html_url = models.URLField("Link in PagerDuty", max_length=500, blank=True)
+    license = models.ForeignKey(
+        License, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
+    )
+    first_seen_at = models.DateTimeField("First seen")
+    last_seen_at = models.DateTimeField("Last seen")
+    removed_at = models.DateTimeField("Removed from PagerDuty", null=True, blank=True)
+
+    objects = SyncedAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "synced account"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "pagerduty_id"], name="unique_account_per_integration"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["integration", "role"], name="account_role_idx"),
+            models.Index(fields=["integration", "email"], name="account_email_idx"),
+            models.Index(fields=["integration", "removed_at"], name="account_removed_idx"),
+            models.Index(fields=["integration", "name", "id"], name="account_name_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>"
+
+    @property
+    def role_display(self) -> str:
+        return role_display_name(self.role)
+
+    @property
+    def is_active(self) -> bool:
+        return self.removed_at is None
+
+
+class TeamMembership(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Manager"
+        RESPONDER = "responder", "Responder"
+        OBSERVER = "observer", "Observer"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(
+        SyncedAccount, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    # Kept as PagerDuty sent it: an unknown team role is stored, not dropped.
+    role = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["team__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "account"], name="unique_team_membership")
+        ]
+        indexes = [models.Index(fields=["role"], name="team_membership_role_idx")]
+
+    def __str__(self):
+        return f"{self.team}: {self.role}"
+
+
+class SyncRun(models.Model):
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Daily schedule"
+        CONFIGURE = "configure", "First sync after configuration"
+        ADMIN = "admin", "Sync now (admin)"
+        COMMAND = "command", "syncpagerduty command"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+        DRY_RUN = "dry_run", "Dry run"
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="sync_runs"
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    accounts_fetched = models.PositiveIntegerField(default=0)
+    accounts_added = models.PositiveIntegerField(default=0)
+    accounts_updated = models.PositiveIntegerField(default=0)
+    accounts_removed = models.PositiveIntegerField(default=0)
+    accounts_unchanged = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField("HTTP requests", default=0)
+    retries = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    notes = models.TextField(blank=True, help_text="What was skipped, and why.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["integration", "-started_at"], name="syncrun_recent_idx")]
+
+    def __str__(self):
+        return f"Sync of {self.integration} at {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class AccountChange(models.Model):
+    class Kind(models.TextChoices):
+        ADDED = "added", "Added"
+        REMOVED = "removed", "Removed"
+        RETURNED = "returned", "Returned"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        TEAM_ROLE_CHANGED = "team_role_changed", "Team role changed"
+        EMAIL_CHANGED = "email_changed", "Email changed"
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="account_changes"
+    )
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
+    account = models.ForeignKey(SyncedAccount, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # For team role changes: the team concerned (an empty old/new value is joining/leaving).
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    old_value = models.CharField(max_length=255, blank=True)
+    new_value = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["integration", "-created_at"], name="change_recent_idx"),
+            models.Index(fields=["integration", "kind"], name="change_kind_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.account}"
+
+    @property
+    def grants_privilege(self) -> bool:
+        """True when this change gives the account a privileged role it did not have."""
+        if self.kind == self.Kind.ROLE_CHANGED:
+            return self.new_value in PRIVILEGED_ROLES and self.old_value not in PRIVILEGED_ROLES
+        if self.kind == self.Kind.TEAM_ROLE_CHANGED:
+            return self.new_value in PRIVILEGED_TEAM_ROLES and self.old_value not in PRIVILEGED_TEAM_ROLES
+        if self.kind in (self.Kind.ADDED, self.Kind.RETURNED):
+            return self.new_value in PRIVILEGED_ROLES
+        return False

@@ -1,0 +1,75 @@
+"""Shared fixtures: tenants, users with roles, and a fake PagerDuty on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.models import Integration, Tenant, TenantMembership, ThirdPartyApplication
+
+TOKEN = "u+PDtestTOKEN-0123456789abcdef3f9a"
+
+
+@pytest.fixture
+def pagerduty_app(db) -> ThirdPartyApplication:
+    return ThirdPartyApplication.objects.get(key="pagerduty")
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return Tenant.objects.create(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return Tenant.objects.create(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    """make_user("ann", tenant=t, role="admin"): a staff user with a membership in `tenant`."""
+
+    def make(username, *, tenant=None, role="admin", superuser=False, password="pw-Secret-123"):
+        user = django_user_model.objects.create_user(
+            username=username, password=password, is_staff=True, is_superuser=superuser
+        )
+        tenants = tenant if isinstance(tenant, (list, tuple)) else [tenant] if tenant else []
+        for t in tenants:
+            TenantMembership.objects.create(user=user, tenant=t, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def tenant_admin(make_user, tenant):
+    return make_user("alice", tenant=tenant, role="admin")
+
+
+@pytest.fixture
+def reviewer(make_user, tenant):
+    return make_user("rita", tenant=tenant, role="reviewer")
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", superuser=True)
+
+
+@pytest.fixture
+def integration(tenant, pagerduty_app, tenant_admin) -> Integration:
+    """A PagerDuty integration, added but not configured."""
+    from integrations.services import add_integration
+
+    return add_integration(
+        tenant=tenant, application=pagerduty_app, owner=tenant_admin, description="Production PagerDuty"
+    )
+
+
+@pytest.fixture
+def fake_pagerduty(settings):
+    """A fake PagerDuty over real HTTP on 127.0.0.1; every integration is pointed at it."""
+    from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+
+    with FakePagerDuty(generate_dataset(users=30, teams=4, seed=1), token=TOKEN) as fake:
+        settings.PAGERDUTY_API_BASE_URL = fake.base_url
+        yield fake
