@@ -3,6 +3,7 @@
 Every variable is documented in README.md ("Settings") and `.env.example`.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -115,8 +116,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "test_db.sqlite3"))
+    # A file (not memory) so that worker processes started by tests share it; one per test
+    # process so that parallel runs never share a test database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", env.str("TEST_DB_NAME", default=str(BASE_DIR / f"test_db_{os.getpid()}.sqlite3"))
+    )
 else:
+    if env.str("TEST_DB_NAME", default=""):
+        DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DB_NAME")
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 

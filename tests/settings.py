@@ -1,4 +1,7 @@
-"""Test environment, set before Django reads its settings: a developer's .env is ignored."""
+"""Settings for the test suite: the real settings, read from a fixed test environment.
+
+A developer's .env is ignored; worker processes started by tests inherit this environment.
+"""
 
 import os
 
@@ -13,3 +16,5 @@ os.environ.setdefault("DJANGO_SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("DJANGO_CSRF_COOKIE_SECURE", "false")
 os.environ.setdefault("DJANGO_SECURE_HSTS_SECONDS", "0")
 os.environ.setdefault("PAGERDUTY_BACKOFF_BASE", "0.01")
+
+from balkan_pd.settings import *  # noqa: E402,F401,F403
