@@ -1,0 +1,470 @@
+"""Deterministic, mutable PagerDuty account data for the fake server.
+
+Every object is a plain dict shaped like the PagerDuty REST API v2 object of the same
+kind, so the server can serialise them as they are and tests can compare against them.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+API_URL = "https://api.pagerduty.com"
+WEB_URL = "https://acme.pagerduty.com"
+AVATAR_URL = "https://pd-static-assets.pagerduty.com/users/blank-avatar.png"
+
+# Base roles of SPEC §4, owner first.
+ROLES: tuple[str, ...] = (
+    "owner",
+    "admin",
+    "read_only_user",
+    "read_only_limited_user",
+    "user",
+    "limited_user",
+    "observer",
+    "restricted_access",
+)
+# A role value PagerDuty no longer documents; consumers must keep it as it came.
+LEGACY_ROLE = "legacy_stakeholder"
+STAKEHOLDER_ROLES = frozenset({"read_only_user", "read_only_limited_user", LEGACY_ROLE})
+FULL_USER_ROLES = ("owner", "admin", "user", "limited_user", "observer", "restricted_access")
+TEAM_ROLES: tuple[str, ...] = ("manager", "responder", "observer")
+
+# Names that exercise escaping, encoding and CSV export; placed at the start of the list.
+SPECIAL_NAMES: tuple[str, ...] = (
+    "Zoë Ångström",
+    "Đorđe Petrović",
+    "李雷",
+    "<script>alert(1)</script> Mallory",
+    "<b>Bold</b> Bob",
+    '=HYPERLINK("https://evil.example","Eve")',
+    "Siobhán O'Brien-Núñez",
+    "Ünal Çelik",
+)
+SPECIAL_TEAM_NAME = '<img src=x onerror=alert(1)> SRE "Night" & Day'
+
+_FIRST = (
+    "Ana", "Marko", "Jelena", "Nikola", "Ivana", "Stefan", "Milica", "Luka", "Sara", "Filip",
+    "Emma", "Liam", "Olivia", "Noah", "Ava", "Elijah", "Sophia", "James", "Mia", "Lucas",
+    "Zoë", "Đorđe", "Mirela", "Dušan", "Željka", "Søren", "Chloé", "José", "Aiko", "Hiroshi",
+    "Priya", "Arjun", "Fatima", "Omar", "Ngozi", "Kwame", "Ingrid", "Björn", "Łukasz", "Ágnes",
+)
+_LAST = (
+    "Petrović", "Jovanović", "Nikolić", "Marković", "Đorđević", "Stojanović", "Ilić", "Popović",
+    "Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Martinez",
+    "Ångström", "Müller", "Schäfer", "Dubois", "Kowalski", "Novák", "Horváth", "Yılmaz",
+    "Tanaka", "Suzuki", "Patel", "Sharma", "Okafor", "Mensah", "Larsen", "O'Connor",
+)
+_JOB_TITLES = (
+    "Site Reliability Engineer", "Software Engineer", "Engineering Manager", "Director of Engineering",
+    "Support Engineer", "Security Analyst", "Product Manager", "Incident Commander", "CTO",
+    "Database Administrator", "Network Engineer", "Customer Success Lead",
+)
+_TIME_ZONES = (
+    "Europe/Belgrade", "Europe/Zagreb", "Europe/Sarajevo", "Europe/London", "America/New_York",
+    "America/Los_Angeles", "America/Lima", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney", "UTC",
+)
+_COLORS = ("green", "red", "purple", "teal", "orange", "brown", "turquoise", "dark-slate-blue")
+_DESCRIPTIONS = ("", "On call for the payments stack.", "Escalation contact.", None)
+_TEAM_WORDS = (
+    "Platform", "Payments", "Search", "Mobile", "Data", "Identity", "Networking", "Storage",
+    "Billing", "Checkout", "Edge", "Observability", "Security", "Core API", "Frontend", "Support",
+)
+_TEAM_KINDS = ("Ops", "SRE", "Engineering", "On-call", "Infrastructure", "Response")
+
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_SCIM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32, like PagerDuty's SCIM ids
+_EPOCH = datetime(2022, 1, 3, 9, 0, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LicenseSpec:
+    name: str
+    description: str
+    role_group: str  # "FullUser" or "Stakeholder"
+    valid_roles: tuple[str, ...]
+    headroom: int | None  # seats left unallocated; None = unlimited
+
+
+_LICENSES = (
+    LicenseSpec("Business (Full User)", "Business", "FullUser", FULL_USER_ROLES, 25),
+    LicenseSpec("Business (Stakeholder)", "", "Stakeholder",
+                ("read_only_user", "read_only_limited_user"), None),
+    LicenseSpec("Digital Operations (Full User)", "Digital Operations with AIOps", "FullUser",
+                FULL_USER_ROLES, 5),
+)
+
+
+def user_reference(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": user["id"],
+        "type": "user_reference",
+        "summary": user["name"],
+        "self": user["self"],
+        "html_url": user["html_url"],
+    }
+
+
+def _team_reference(team: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": team["id"],
+        "type": "team_reference",
+        "summary": team["name"],
+        "self": team["self"],
+        "html_url": team["html_url"],
+    }
+
+
+def _license_reference(lic: dict[str, Any]) -> dict[str, Any]:
+    """The license as embedded in an allocation: no counts."""
+    return {k: lic[k] for k in ("id", "type", "name", "summary", "description", "role_group", "valid_roles")}
+
+
+@functools.lru_cache(maxsize=4096)
+def _email_local_part(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name.replace("Đ", "D").replace("đ", "d").replace("ł", "l")
+                                       .replace("Ł", "L").replace("ø", "o"))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode().lower()
+    words = "".join(c if c.isalnum() else " " for c in ascii_name).split()
+    return ".".join(words[:3]) or "user"
+
+
+@dataclass
+class Dataset:
+    """A PagerDuty account: users, teams, memberships, licenses and allocations.
+
+    ``users`` and ``teams`` map ids to API objects and keep insertion order, which is the
+    order the server lists them in. ``members`` maps a team id to {user id: team role}.
+    ``allocations`` maps a user id to its license allocation. Change them through the
+    helper methods so that the cross references (user.teams, license counts) stay right.
+    """
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    licenses: list[dict[str, Any]] = field(default_factory=list)
+    allocations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scim_ids: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    # The server reads under this lock, so tests may mutate while it serves.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    _used_ids: set[str] = field(default_factory=set, repr=False, compare=False)
+    _user_list: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _team_list: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _scim_index: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    _serial: int = field(default=0, repr=False, compare=False)
+    # One embedded license object per license, shared by its allocations (saves memory).
+    _license_refs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    # -- read helpers -------------------------------------------------------------------
+    def user_list(self) -> list[dict[str, Any]]:
+        """Users in listing order (cached until the next change)."""
+        with self.lock:
+            if self._user_list is None:
+                self._user_list = list(self.users.values())
+            return self._user_list
+
+    def team_list(self) -> list[dict[str, Any]]:
+        with self.lock:
+            if self._team_list is None:
+                self._team_list = list(self.teams.values())
+            return self._team_list
+
+    def team_members(self, team_id: str) -> list[tuple[str, str]]:
+        """[(user id, team role)] of a team, in listing order."""
+        with self.lock:
+            return list(self.members[team_id].items())
+
+    def user_by_scim_id(self, scim_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            if self._scim_index is None:
+                self._scim_index = {s: u for u, s in self.scim_ids.items()}
+            user_id = self._scim_index.get(scim_id)
+            return self.users.get(user_id) if user_id else None
+
+    def user_by_email(self, email: str) -> dict[str, Any] | None:
+        email = email.lower()
+        with self.lock:
+            return next((u for u in self.users.values() if u["email"].lower() == email), None)
+
+    def users_with_role(self, role: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [u for u in self.users.values() if u["role"] == role]
+
+    def license_for_user(self, user_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            allocation = self.allocations.get(user_id)
+            if allocation is None:
+                return None
+            return self._license_by_id(allocation["license"]["id"])
+
+    # -- mutation helpers ---------------------------------------------------------------
+    def add_user(self, **fields: Any) -> dict[str, Any]:
+        """Add a user; any API field may be given, the rest get plausible defaults."""
+        with self.lock:
+            self._serial += 1
+            name = fields.get("name") or f"New User {self._serial}"
+            user_id = fields.pop("id", None) or self._new_id()
+            self._used_ids.add(user_id)
+            user = self._make_user(
+                user_id,
+                name=name,
+                email=fields.pop("email", None) or f"{_email_local_part(name)}.new{self._serial}@acme.example",
+                role=fields.pop("role", "user"),
+                job_title=fields.pop("job_title", None),
+                time_zone=fields.pop("time_zone", "Europe/Belgrade"),
+                color=fields.pop("color", "green"),
+                description=fields.pop("description", None),
+                invitation_sent=fields.pop("invitation_sent", False),
+                created_via_sso=fields.pop("created_via_sso", False),
+            )
+            user.update(fields)
+            user["summary"] = user["name"]
+            self.users[user_id] = user
+            self.scim_ids[user_id] = self._new_scim_id()
+            self._allocate(user)
+            self._changed()
+            return user
+
+    def remove_user(self, user_id: str) -> dict[str, Any]:
+        with self.lock:
+            user = self.users.pop(user_id)
+            for team_ref in user["teams"]:
+                self.members[team_ref["id"]].pop(user_id, None)
+            self._deallocate(user_id)
+            self.scim_ids.pop(user_id, None)
+            self._changed()
+            return user
+
+    def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Change API fields of a user (a ``job_title`` of None removes the title)."""
+        with self.lock:
+            user = self.users[user_id]
+            if "role" in fields:
+                self.set_role(user_id, fields.pop("role"))
+            for key, value in fields.items():
+                if key == "job_title" and value is None:
+                    user.pop("job_title", None)
+                else:
+                    user[key] = value
+            user["summary"] = user["name"]
+            allocation = self.allocations.get(user_id)
+            if allocation is not None:
+                allocation["user"]["summary"] = user["name"]
+            return user
+
+    def set_role(self, user_id: str, role: str) -> None:
+        with self.lock:
+            user = self.users[user_id]
+            user["role"] = role
+            current = self.license_for_user(user_id)
+            if current is not None and role not in current["valid_roles"]:
+                self._deallocate(user_id)
+                self._allocate(user)
+
+    def set_email(self, user_id: str, email: str) -> None:
+        with self.lock:
+            self.users[user_id]["email"] = email
+
+    def set_team_role(self, team_id: str, user_id: str, role: str | None) -> None:
+        """Put a user on a team with ``role``, change the role, or (None) take them off."""
+        with self.lock:
+            team = self.teams[team_id]
+            user = self.users[user_id]
+            roster = self.members[team_id]
+            if role is None:
+                if roster.pop(user_id, None) is not None:
+                    user["teams"] = [t for t in user["teams"] if t["id"] != team_id]
+                return
+            if user_id not in roster:
+                user["teams"].append(_team_reference(team))
+            roster[user_id] = role
+
+    # -- internals ----------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._user_list = None
+        self._team_list = None
+        self._scim_index = None
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = "P" + "".join(self._rng.choices(_ID_ALPHABET, k=6))
+            if candidate not in self._used_ids:
+                self._used_ids.add(candidate)
+                return candidate
+
+    def _new_scim_id(self) -> str:
+        return "".join(self._rng.choices(_SCIM_ALPHABET, k=26))
+
+    def _make_user(self, user_id: str, *, name: str, email: str, role: str, job_title: str | None,
+                   time_zone: str, color: str, description: str | None, invitation_sent: bool,
+                   created_via_sso: bool) -> dict[str, Any]:
+        user: dict[str, Any] = {
+            "id": user_id,
+            "type": "user",
+            "summary": name,
+            "self": f"{API_URL}/users/{user_id}",
+            "html_url": f"{WEB_URL}/users/{user_id}",
+            "name": name,
+            "email": email,
+            "time_zone": time_zone,
+            "color": color,
+            "role": role,
+            "avatar_url": AVATAR_URL,
+            "description": description,
+            "invitation_sent": invitation_sent,
+            "created_via_sso": created_via_sso,
+            "teams": [],
+            "contact_methods": [],
+            "notification_rules": [],
+            "coordinated_incidents": [],
+        }
+        # PagerDuty's schema has no null job title; a user without one simply lacks the key.
+        if job_title is not None:
+            user["job_title"] = job_title
+        return user
+
+    def _license_by_id(self, license_id: str) -> dict[str, Any]:
+        return next(lic for lic in self.licenses if lic["id"] == license_id)
+
+    def _pick_license(self, user: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.licenses:
+            return None
+        group = "Stakeholder" if user["role"] in STAKEHOLDER_ROLES else "FullUser"
+        candidates = [lic for lic in self.licenses if lic["role_group"] == group] or self.licenses
+        # About one full user in ten holds the add-on license; keyed on the id so it is stable.
+        if len(candidates) > 1 and sum(map(ord, user["id"])) % 10 == 0:
+            return candidates[1]
+        return candidates[0]
+
+    def _allocate(self, user: dict[str, Any], allocated_at: str | None = None) -> None:
+        lic = self._pick_license(user)
+        if lic is None:
+            return
+        self.allocations[user["id"]] = {
+            "user": {"id": user["id"], "type": "user_reference", "summary": user["name"],
+                     "self": user["self"], "html_url": user["html_url"]},
+            "license": self._license_refs.setdefault(lic["id"], _license_reference(lic)),
+            "allocated_at": allocated_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        lic["current_value"] += 1
+        if lic["allocations_available"] is not None:
+            lic["allocations_available"] = max(0, lic["allocations_available"] - 1)
+
+    def _deallocate(self, user_id: str) -> None:
+        allocation = self.allocations.pop(user_id, None)
+        if allocation is None:
+            return
+        lic = self._license_by_id(allocation["license"]["id"])
+        lic["current_value"] -= 1
+        if lic["allocations_available"] is not None:
+            lic["allocations_available"] += 1
+
+
+def _role_for(index: int, users: int, rng: random.Random) -> str:
+    if index < len(ROLES):
+        return ROLES[index]  # every role present, the owner exactly once (index 0)
+    if users >= 20 and index == users // 2:
+        return LEGACY_ROLE
+    return rng.choices(ROLES[1:], weights=(5, 8, 5, 45, 20, 5, 4))[0]
+
+
+def _team_sizes(teams: int, users: int, rng: random.Random) -> list[int]:
+    sizes = []
+    for index in range(teams):
+        if index == 1 or (index > 1 and index % 25 == 0):
+            sizes.append(0)  # empty teams exist
+        elif index == 0:
+            # One big team: more than one page of members (limit 100) when users allow.
+            sizes.append(min(users, 150) if users > 100 else users // 2)
+        else:
+            sizes.append(min(users, int(rng.paretovariate(1.3) * 4)))
+    return sizes
+
+
+def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bool = True) -> Dataset:
+    """Build a deterministic account of ``users`` users and ``teams`` teams."""
+    rng = random.Random(seed)
+    ds = Dataset(seed=seed)
+    ds._rng = random.Random(f"{seed}-mutations")
+
+    if with_licenses:
+        for spec in _LICENSES:
+            ds.licenses.append({
+                "id": ds._new_id(), "type": "license", "name": spec.name, "summary": spec.name,
+                "description": spec.description, "role_group": spec.role_group,
+                "valid_roles": list(spec.valid_roles), "current_value": 0,
+                "allocations_available": spec.headroom,
+            })
+
+    user_list: list[dict[str, Any]] = []
+    for index in range(users):
+        if 1 <= index <= len(SPECIAL_NAMES):
+            name = SPECIAL_NAMES[index - 1]
+        else:
+            name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        user_id = ds._new_id()
+        user = ds._make_user(
+            user_id,
+            name=name,
+            email=f"{_email_local_part(name)}.{index}@acme.example",
+            role=_role_for(index, users, rng),
+            # Index 2 and about one in seven others have no job title.
+            job_title=None if index == 2 or rng.random() < 0.15 else rng.choice(_JOB_TITLES),
+            time_zone=rng.choice(_TIME_ZONES),
+            color=rng.choice(_COLORS),
+            description=rng.choice(_DESCRIPTIONS),
+            invitation_sent=index == 3 or (index > 0 and rng.random() < 0.07),
+            created_via_sso=index == 4 or rng.random() < 0.4,
+        )
+        ds.users[user_id] = user
+        ds.scim_ids[user_id] = ds._new_scim_id()
+        user_list.append(user)
+        allocated_at = (_EPOCH + timedelta(hours=index)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ds._allocate(user, allocated_at)
+
+    # Seats left over once everyone holds one (None: unlimited).
+    for lic, spec in zip(ds.licenses, _LICENSES):
+        lic["allocations_available"] = spec.headroom
+
+    for index, size in enumerate(_team_sizes(teams, users, rng)):
+        team_id = ds._new_id()
+        name = SPECIAL_TEAM_NAME if index == 2 else f"{_TEAM_WORDS[index % len(_TEAM_WORDS)]} " \
+            f"{_TEAM_KINDS[(index // len(_TEAM_WORDS)) % len(_TEAM_KINDS)]} {index + 1}"
+        team = {
+            "id": team_id, "type": "team", "summary": name,
+            "self": f"{API_URL}/teams/{team_id}", "html_url": f"{WEB_URL}/teams/{team_id}",
+            "name": name, "description": f"Team {index + 1} of the acme account",
+            "default_role": "none" if index % 7 == 3 else "manager",
+            "parent": None,
+        }
+        ds.teams[team_id] = team
+        roster: dict[str, str] = {}
+        ds.members[team_id] = roster
+        reference = _team_reference(team)
+        for position, member_index in enumerate(sorted(rng.sample(range(users), size))):
+            member = user_list[member_index]
+            roster[member["id"]] = _team_role_for(member, position, rng)
+            # One shared reference object per team keeps 50k-user datasets small.
+            member["teams"].append(reference)
+    return ds
+
+
+def _team_role_for(user: dict[str, Any], position: int, rng: random.Random) -> str:
+    if user["role"] in STAKEHOLDER_ROLES or user["role"] == "observer":
+        return "observer"
+    if position == 0:
+        return "manager"  # every non-empty team has a manager unless its first member is a stakeholder
+    return "manager" if rng.random() < 0.12 else "responder"
+
+
+__all__ = [
+    "Dataset", "generate_dataset", "ROLES", "LEGACY_ROLE", "TEAM_ROLES", "SPECIAL_NAMES",
+    "SPECIAL_TEAM_NAME", "user_reference", "API_URL", "WEB_URL",
+]
