@@ -39,6 +39,15 @@ def add_integration(
     )
 
 
+def update_integration(*, integration: Integration, owner=None, description: str = "") -> Integration:
+    """Change what the change page may change: the owner (a member of its tenant) and description."""
+    validate_owner(tenant=integration.tenant, owner=owner)
+    integration.owner = owner
+    integration.description = description.strip()
+    integration.save(update_fields=["owner", "description", "updated_at"])
+    return integration
+
+
 def token_hint(token: str) -> str:
     return f"••••{token[-4:]}" if len(token) > 4 else "••••"
 

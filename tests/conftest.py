@@ -11,7 +11,11 @@ TOKEN = "u+PDtestTOKEN-0123456789abcdef3f9a"
 
 @pytest.fixture
 def pagerduty_app(db) -> ThirdPartyApplication:
-    return ThirdPartyApplication.objects.get(key="pagerduty")
+    # get_or_create: transactional tests flush the tables, data migrations' rows included.
+    application, _ = ThirdPartyApplication.objects.get_or_create(
+        key="pagerduty", defaults={"name": "PagerDuty"}
+    )
+    return application
 
 
 @pytest.fixture

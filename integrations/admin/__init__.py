@@ -1,3 +1,9 @@
 """The Django admin of balkan_pd, one module per area; every list is scoped to the active tenant."""
 
+from django.contrib import admin
+
 from integrations.admin import accounts, integrations, sync_runs, tenancy  # noqa: F401  (registers)
+
+admin.site.site_header = "balkan_pd administration"
+admin.site.site_title = "balkan_pd"
+admin.site.index_title = "PagerDuty access review"

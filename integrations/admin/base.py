@@ -8,7 +8,9 @@ Objects of other tenants are outside the queryset, so their URLs answer 404.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404
 
 from integrations.models import Tenant, TenantMembership
 from integrations.tenancy import visible_tenants
@@ -68,6 +70,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index saying the object "doesn't exist". Here: no access to
+        # these pages at all is 403, as on the list; an object of another tenant is a plain 404.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        raise Http404(f"No {opts.verbose_name} with this ID.")
 
 
 class ReadOnlyTenantScopedAdmin(TenantScopedAdmin):

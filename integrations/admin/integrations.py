@@ -1,1 +1,285 @@
-"""Placeholder: filled in by its feature."""
+"""Third Party Applications: add an integration, Configure and Integrate it, watch its status.
+
+The flow of SPEC §5 and the customer setup page. Writes go through integrations.services;
+every page is scoped to the active tenant by TenantScopedAdmin.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+
+from integrations.admin.base import TenantScopedAdmin, tenants_with_role
+from integrations.connectors.errors import IntegrationError, PermissionMissing, TokenRejected
+from integrations.forms import ConfigureIntegrationForm, IntegrationAddForm, IntegrationChangeForm
+from integrations.models import Integration
+from integrations.services import add_integration, configure_integration, update_integration
+from integrations.tasks import queue_sync
+from integrations.tenancy import active_tenant
+
+ADD_FIELDS = ["tenant", "application", "owner", "description"]
+
+
+def status_badge(integration: Integration) -> str:
+    # Colours live in templates/admin/base_site.html (.status-badge); no external assets.
+    return format_html(
+        '<span class="status-badge status-{}">{}</span>',
+        integration.status,
+        integration.get_status_display(),
+    )
+
+
+def sync_history_url(integration: Integration) -> str | None:
+    try:
+        changelist = reverse("admin:integrations_syncrun_changelist")
+    except NoReverseMatch:  # the sync history admin is not installed
+        return None
+    return f"{changelist}?integration__id__exact={integration.pk}"
+
+
+def nothing_saved(error: IntegrationError) -> str:
+    """The connector's plain-words reason, as a sentence, and what it means for the form."""
+    reason = capfirst(error.message.rstrip("."))
+    return f"{reason}{'' if reason.endswith(('?', '!')) else '.'} Nothing was saved."
+
+
+@admin.register(Integration)
+class IntegrationAdmin(TenantScopedAdmin):
+    form = IntegrationChangeForm
+    list_display_links = None  # the Application column renders its own links
+    search_fields = ["description", "application__name"]
+    actions = ["sync_now"]
+    readonly_fields = [
+        "application",
+        "tenant",
+        "status_display",
+        "message",
+        "last_synced_display",
+        "token_display",
+        "region",
+    ]
+    fieldsets = [
+        (None, {"fields": ["application", "tenant", "owner", "description"]}),
+        ("Status", {"fields": ["status_display", "message", "last_synced_display"]}),
+        ("Configuration", {"fields": ["token_display", "region"]}),
+    ]
+
+    # --- changelist -------------------------------------------------------------------
+    def get_queryset(self, request):
+        # Every page shows the application, owner and tenant: one query, not one per row.
+        return super().get_queryset(request).select_related("application", "owner", "tenant")
+
+    def get_list_display(self, request):
+        columns = [
+            "application_column",
+            "description",
+            "owner",
+            "status_display",
+            "message",
+            "last_synced_display",
+        ]
+        if self._sees_every_tenant(request):
+            columns.insert(1, "tenant")
+        return columns
+
+    def get_list_filter(self, request):
+        # A tenant has a handful of integrations; filters help those who see every tenant.
+        return ["tenant", "status"] if self._sees_every_tenant(request) else []
+
+    def _sees_every_tenant(self, request) -> bool:
+        # Superusers who chose "All tenants" in the header.
+        return request.user.is_superuser and active_tenant(request) is None
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {"title": "Third Party Applications", **(extra_context or {})}
+        )
+
+    @admin.display(description="Application", ordering="application__name")
+    def application_column(self, obj: Integration) -> str:
+        change_url = reverse("admin:integrations_integration_change", args=[obj.pk])
+        html = format_html(
+            '<span class="integration-name"><a href="{}">{}</a>'
+            ' <a class="button configure-button" href="{}">Configure and Integrate</a></span>',
+            change_url,
+            obj.application.name,
+            reverse("admin:integrations_integration_configure", args=[obj.pk]),
+        )
+        history_url = sync_history_url(obj)
+        if history_url:
+            html += format_html('<br><a class="sync-history-link" href="{}">Sync history</a>', history_url)
+        return html
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Integration) -> str:
+        return status_badge(obj)
+
+    @admin.display(description="Last synced", ordering="last_synced_at")
+    def last_synced_display(self, obj: Integration):
+        return obj.last_synced_at or "Never"
+
+    # --- change page ------------------------------------------------------------------
+    @admin.display(description="Access Token")
+    def token_display(self, obj: Integration) -> str:
+        # Only the hint, ever: the token itself is write-only.
+        return f"Saved ({obj.token_hint})" if obj.token_hint else "No token saved yet"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # New integrations come through Add Integration, not from a change page.
+        context = {"show_save_and_add_another": False, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:  # for the Sync history button of the object tools
+            context["sync_history_url"] = sync_history_url(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        update_integration(
+            integration=obj,
+            owner=form.cleaned_data["owner"],
+            description=form.cleaned_data["description"],
+        )
+
+    # --- Add Integration --------------------------------------------------------------
+    def add_view(self, request, form_url="", extra_context=None):
+        """A separate add form (like UserAdmin's) whose save is the add_integration service."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        # Tenant admins add to their active tenant; superusers choose among the tenants in view.
+        tenant = None if request.user.is_superuser else active_tenant(request)
+        form = IntegrationAddForm(
+            request.POST if request.method == "POST" else None,
+            user=request.user,
+            tenant=tenant,
+            tenants=tenants_with_role(request, self.manage_roles),
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                integration = add_integration(
+                    tenant=form.target_tenant,
+                    application=form.cleaned_data["application"],
+                    owner=form.cleaned_data["owner"],
+                    description=form.cleaned_data["description"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.log_addition(request, integration, [{"added": {}}])
+                self.message_user(
+                    request,
+                    format_html(
+                        "{} was added. Next, click <strong>Configure and Integrate</strong> beside "
+                        "its name and save a read-only access token: syncing starts then.",
+                        integration.application.name,
+                    ),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:integrations_integration_changelist"))
+
+        fieldsets = [(None, {"fields": [name for name in ADD_FIELDS if name in form.fields]})]
+        admin_form = helpers.AdminForm(form, fieldsets, {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add Integration",
+            "adminform": admin_form,
+            "object_id": None,
+            "original": None,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            # After adding, the next step is Configure and Integrate from the list.
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
+        return self.render_change_form(request, context, add=True, form_url=form_url)
+
+    # --- Configure and Integrate ------------------------------------------------------
+    def get_urls(self):
+        configure = self.admin_site.admin_view(
+            sensitive_post_parameters("access_token")(csrf_protect(self.configure_view))
+        )
+        return [
+            path(
+                "<path:object_id>/configure/",
+                configure,
+                name=f"{self.opts.app_label}_{self.opts.model_name}_configure",
+            ),
+            *super().get_urls(),
+        ]
+
+    def configure_view(self, request, object_id):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        integration = self.get_object(request, unquote(object_id))
+        if integration is None:  # absent, or another tenant's
+            raise Http404("No integration with this ID.")
+
+        form = ConfigureIntegrationForm(
+            request.POST if request.method == "POST" else None, integration=integration
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                configure_integration(
+                    integration=integration,
+                    access_token=form.token_to_validate(),
+                    region=form.cleaned_data["region"],
+                )
+            except (TokenRejected, PermissionMissing) as error:
+                form.add_error("access_token", nothing_saved(error))
+            except IntegrationError as error:  # unreachable, timeout, unexpected answer
+                form.add_error(None, nothing_saved(error))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.log_change(request, integration, "Configured: access token and service region saved.")
+                self.message_user(request, "Saved. The first sync is queued.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:integrations_integration_changelist"))
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Configure and Integrate",
+            "subtitle": str(integration),
+            "opts": self.opts,
+            "original": integration,
+            "integration": integration,
+            "form": form,
+            "has_view_permission": True,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/integrations/integration/configure.html", context)
+
+    # --- actions ----------------------------------------------------------------------
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request, queryset):
+        integrations = list(queryset)
+        configured = [integration for integration in integrations if integration.is_configured]
+        for integration in configured:
+            queue_sync(integration_id=integration.pk, trigger="admin")
+        if configured:
+            self.message_user(
+                request,
+                f"Queued a sync of {len(configured)} integration{'s' if len(configured) != 1 else ''}.",
+                messages.SUCCESS,
+            )
+        skipped = len(integrations) - len(configured)
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {skipped} integration{'s' if skipped != 1 else ''} not configured yet: "
+                "Configure and Integrate first.",
+                messages.WARNING,
+            )

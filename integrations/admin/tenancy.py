@@ -1,1 +1,89 @@
-"""Placeholder: filled in by its feature."""
+"""Operator pages: tenants, their members and the application catalogue. Superusers only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+
+from integrations.models import Tenant, TenantMembership, ThirdPartyApplication
+
+
+class SuperuserOnlyAdmin(admin.ModelAdmin):
+    """Invisible to tenant users: who belongs to which tenant is the operator's business."""
+
+    def _is_superuser(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return self._is_superuser(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+    def has_add_permission(self, request):
+        return self._is_superuser(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+
+class TenantMembershipInline(admin.TabularInline):
+    # Its pages are reachable only through TenantAdmin, i.e. by superusers.
+    model = TenantMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(SuperuserOnlyAdmin):
+    list_display = ["name", "slug", "member_count", "integration_count"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [TenantMembershipInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_count=Count("memberships", distinct=True),
+                integration_count=Count("integrations", distinct=True),
+            )
+        )
+
+    @admin.display(description="Members", ordering="member_count")
+    def member_count(self, obj: Tenant) -> int:
+        return obj.member_count
+
+    @admin.display(description="Integrations", ordering="integration_count")
+    def integration_count(self, obj: Tenant) -> int:
+        return obj.integration_count
+
+
+@admin.register(TenantMembership)
+class TenantMembershipAdmin(SuperuserOnlyAdmin):
+    list_display = ["user", "tenant", "role"]
+    list_filter = ["role", "tenant"]
+    list_select_related = ["user", "tenant"]
+    search_fields = ["user__username", "user__email", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ThirdPartyApplication)
+class ThirdPartyApplicationAdmin(SuperuserOnlyAdmin):
+    """Read-only: each row comes from a migration and needs its connector in code."""
+
+    list_display = ["name", "key"]
+    readonly_fields = ["name", "key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
