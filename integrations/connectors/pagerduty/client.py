@@ -1,14 +1,21 @@
-"""A read-only HTTP client for PagerDuty's REST API.
+"""A read-only HTTP client for PagerDuty's REST API (and its SCIM user list).
 
 Only GET exists here: balkan_pd never changes anything in a customer's PagerDuty account.
 Every failure becomes an `IntegrationError` whose message can be shown to the tenant admin;
 the token never appears in a message or a log line.
+
+`get` is one attempt (the admin form validates a token with it); `fetch_json` is what a sync
+uses: it retries 5xx answers, timeouts, dropped connections and truncated bodies with
+exponential backoff and jitter, and waits out 429s through a `RateLimitGate` that every
+thread of the sync shares.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Any
 
 import requests
@@ -18,6 +25,7 @@ from integrations.connectors.errors import (
     AbilityMissing,
     IntegrationError,
     PermissionMissing,
+    RateLimited,
     TokenRejected,
     TokenUndecryptable,
     Unreachable,
@@ -32,6 +40,20 @@ REGION_BASE_URLS = {
     "eu": "https://api.eu.pagerduty.com",
 }
 ACCEPT = "application/vnd.pagerduty+json;version=2"
+SCIM_ACCEPT = "application/scim+json"
+# One backoff never sleeps longer than this, however many attempts came before.
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class NotFound(UnexpectedResponse):
+    """HTTP 404: the endpoint or object does not exist for this account (e.g. SCIM off)."""
+
+
+class Cancelled(IntegrationError):
+    """Another thread of the same sync failed; this one stops without sending more requests."""
+
+    def __init__(self):
+        super().__init__("cancelled: another request of this sync failed")
 
 
 def base_url_for(region: str) -> str:
@@ -44,20 +66,124 @@ def base_url_for(region: str) -> str:
         raise IntegrationError(f"unknown PagerDuty service region {region!r}") from None
 
 
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about base·2^attempt, between half and all of it."""
+    delay = min(settings.PAGERDUTY_BACKOFF_BASE * (2**attempt), MAX_BACKOFF_SECONDS)
+    return delay * (0.5 + random.random() / 2)
+
+
+def _header_number(response: requests.Response, name: str) -> float | None:
+    try:
+        return float(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+class RateLimitGate:
+    """Paces every thread of one sync by PagerDuty's rate-limit headers.
+
+    From `ratelimit-remaining` it keeps a budget of requests left in the current window,
+    less the requests already in flight (they may not be counted yet); when the budget is
+    spent, everyone waits for `ratelimit-reset`, and a new window starts with
+    `ratelimit-limit` requests. So the window is not overrun (at most the first, blind
+    burst of a sync can meet a 429). A 429 pauses everyone together, for `ratelimit-reset`
+    seconds or, without headers, a backoff; the time paused for 429s is summed, and past
+    PAGERDUTY_RATE_LIMIT_MAX_WAIT the sync gives up with RateLimited.
+    """
+
+    def __init__(self, *, max_wait: float, cancelled: threading.Event):
+        self._cond = threading.Condition()
+        self._cancelled = cancelled
+        self._max_wait = max_wait
+        self._resume_at = 0.0  # monotonic time before which nobody sends (429 pause)
+        self._budget: int | None = None  # requests left in the window, None: unknown
+        self._window_limit: int | None = None
+        self._window_reset_at = 0.0
+        self._in_flight = 0
+        self.waited_for_429 = 0.0
+
+    def enter(self) -> None:
+        """Block until this thread may send one request."""
+        with self._cond:
+            while True:
+                if self._cancelled.is_set():
+                    raise Cancelled()
+                now = time.monotonic()
+                wait_until = self._resume_at
+                if self._budget is not None and self._budget <= 0:
+                    if now >= self._window_reset_at:
+                        self._budget = self._window_limit  # a fresh window
+                    else:
+                        wait_until = max(wait_until, self._window_reset_at)
+                if now >= wait_until and (self._budget is None or self._budget > 0):
+                    break
+                self._cond.wait(max(wait_until - now, 0.001))
+            if self._budget is not None:
+                self._budget -= 1
+            self._in_flight += 1
+
+    def leave(self, response: requests.Response | None) -> None:
+        """Record one finished request and what its rate-limit headers say."""
+        with self._cond:
+            self._in_flight -= 1
+            if response is not None:
+                limit = _header_number(response, "ratelimit-limit")
+                remaining = _header_number(response, "ratelimit-remaining")
+                reset = _header_number(response, "ratelimit-reset")
+                if remaining is not None and reset is not None:
+                    if limit is not None:
+                        self._window_limit = int(limit)
+                    now = time.monotonic()
+                    budget, reset_at = int(remaining) - self._in_flight, now + reset
+                    if self._budget is not None and now < self._window_reset_at:
+                        # Same window: answers arrive out of order, so the lowest count is the truth.
+                        budget = min(budget, self._budget)
+                        reset_at = min(reset_at, self._window_reset_at)
+                    self._budget, self._window_reset_at = budget, reset_at
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Let waiting threads look again (at the cancel flag)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def pause_for_429(self, *, seconds: float) -> None:
+        """Hold every thread for `seconds`; raise RateLimited past the total allowed wait."""
+        with self._cond:
+            now = time.monotonic()
+            resume_at = now + seconds
+            extension = resume_at - max(self._resume_at, now)
+            if extension > 0:
+                if self.waited_for_429 + extension > self._max_wait:
+                    raise RateLimited(
+                        "rate limit: PagerDuty kept answering 429 (too many requests) past the "
+                        f"{self._max_wait:g} s a sync may wait; the next sync will try again"
+                    )
+                self.waited_for_429 += extension
+                self._resume_at = resume_at
+            self._cond.notify_all()
+
+
 class PagerDutyClient:
     def __init__(self, *, token: str, region: str = "us"):
         if isinstance(token, UndecryptableSecret):
             # Never send ciphertext anywhere: it is not the customer's token.
             raise TokenUndecryptable()
         if not token:
-            raise TokenRejected("no access token is configured")
+            raise TokenRejected("token rejected: no access token is configured")
         self.base_url = base_url_for(region)
         self.region = region
         self._token = token
         self.timeout = (settings.PAGERDUTY_CONNECT_TIMEOUT, settings.PAGERDUTY_READ_TIMEOUT)
         self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self.gate = RateLimitGate(
+            max_wait=settings.PAGERDUTY_RATE_LIMIT_MAX_WAIT, cancelled=self._cancelled
+        )
         self.request_count = 0
-        self._count_lock = threading.Lock()
+        self.retries = 0
 
     def __repr__(self) -> str:  # never shows the token
         return f"<PagerDutyClient {self.base_url}>"
@@ -76,46 +202,116 @@ class PagerDutyClient:
                 }
             )
             self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
         return session
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
-        """One GET; returns the decoded JSON object or raises an IntegrationError."""
-        url = f"{self.base_url}{path}"
-        with self._count_lock:
+    def close(self) -> None:
+        """Close the connections of every thread's session."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def cancel(self) -> None:
+        """Stop every thread of this client before its next request (or wait)."""
+        self._cancelled.set()
+        self.gate.wake()
+
+    def _count(self, *, retry: bool = False) -> None:
+        with self._lock:
             self.request_count += 1
+            if retry:
+                self.retries += 1
+
+    def _send(self, path: str, params: dict[str, Any] | None, accept: str | None) -> requests.Response:
+        headers = {"Accept": accept} if accept else None
+        return self.session.get(
+            f"{self.base_url}{path}", params=params, headers=headers, timeout=self.timeout
+        )
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
+        """One GET, no retry; returns the decoded JSON object or raises an IntegrationError."""
+        self._count()
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
+            response = self._send(path, params, None)
         except requests.Timeout:
-            raise Unreachable(f"PagerDuty did not answer in time ({self.base_url})") from None
+            raise Unreachable(f"PagerDuty unreachable: no answer in time from {self.base_url}") from None
         except requests.RequestException:
-            raise Unreachable(f"PagerDuty is unreachable ({self.base_url})") from None
+            raise Unreachable(f"PagerDuty unreachable: cannot connect to {self.base_url}") from None
         return self._decode(response, path)
+
+    def fetch_json(self, path: str, params: dict[str, Any] | None = None, *, accept: str | None = None) -> dict:
+        """One GET as a sync needs it: retried, paced, and cancelled with the rest of the sync."""
+        failures = 0  # 5xx, timeouts, broken connections: at most PAGERDUTY_MAX_RETRIES retries
+        throttles = 0  # 429s: waited out, bounded by time rather than count
+        while True:
+            self.gate.enter()
+            response = None
+            problem = ""
+            self._count(retry=failures + throttles > 0)
+            try:
+                response = self._send(path, params, accept)
+            except requests.Timeout:
+                problem = f"no answer in time from {self.base_url}{path}"
+            except requests.RequestException:
+                # Refused or dropped connections, and bodies cut short (ChunkedEncodingError).
+                problem = f"connection to {self.base_url} failed or was cut short"
+            finally:
+                self.gate.leave(response)
+
+            if response is not None and response.status_code == 429:
+                reset = _header_number(response, "ratelimit-reset")
+                seconds = reset if reset is not None and reset > 0 else backoff_delay(throttles)
+                logger.info("PagerDuty answered 429 to %s; all requests pause %.2f s", path, seconds)
+                throttles += 1
+                self.gate.pause_for_429(seconds=seconds)
+                continue
+            if response is not None and response.status_code >= 500:
+                problem = f"PagerDuty answered {response.status_code} to {path}"
+            if not problem:
+                return self._decode(response, path)
+
+            if failures >= settings.PAGERDUTY_MAX_RETRIES:
+                raise Unreachable(f"PagerDuty unreachable: {problem} ({failures + 1} attempts)")
+            delay = backoff_delay(failures)
+            failures += 1
+            logger.info("%s; retry %d in %.2f s", problem, failures, delay)
+            if self._cancelled.wait(delay):
+                raise Cancelled()
 
     def _decode(self, response: requests.Response, path: str) -> dict:
         status = response.status_code
         if status == 401:
             raise TokenRejected(
-                "PagerDuty rejected the access token (401): check the key and the service region"
+                "token rejected: PagerDuty refused the access token (401); "
+                "check the key and the service region"
             )
         if status == 402:
             raise AbilityMissing(f"this PagerDuty account's plan does not include {path} (402)")
         if status == 403:
             raise PermissionMissing(
-                f"the access token lacks permission to read {path} (403): "
+                f"permission missing: the access token lacks permission to read {path} (403); "
                 "create the key as an admin or owner"
             )
+        if status == 404:
+            raise NotFound(f"unexpected response: PagerDuty answered 404 (not found) to {path}")
+        if status == 429:
+            raise RateLimited("rate limit: PagerDuty is throttling this access token (429); try again in a minute")
         if status >= 400:
-            raise UnexpectedResponse(f"PagerDuty answered {status} to {path}")
+            raise UnexpectedResponse(f"unexpected response: PagerDuty answered {status} to {path}")
         try:
             body = response.json()
         except ValueError:
-            raise UnexpectedResponse(f"PagerDuty sent a response that is not JSON for {path}") from None
+            raise UnexpectedResponse(
+                f"unexpected response: PagerDuty sent a response that is not JSON for {path}"
+            ) from None
         if not isinstance(body, dict):
-            raise UnexpectedResponse(f"PagerDuty sent an unexpected response shape for {path}")
+            raise UnexpectedResponse(f"unexpected response: PagerDuty sent an unexpected shape for {path}")
         return body
 
     def validate_token(self) -> None:
         """Check the token with one read-only request; raises IntegrationError when rejected."""
         body = self.get("/users", {"limit": 1})
         if not isinstance(body.get("users"), list):
-            raise UnexpectedResponse("PagerDuty sent an unexpected response shape for /users")
+            raise UnexpectedResponse("unexpected response: PagerDuty sent an unexpected shape for /users")

@@ -1,0 +1,407 @@
+"""Fetch everything a sync needs from one PagerDuty account, concurrently, before any write.
+
+Requests
+--------
+With U users, T teams, m_t members in team t and A license allocations, and no retries,
+a fetch makes
+
+    ceil(U/100) + ceil(T/100) + Σ_t max(1, ceil(m_t/100)) + 1 + ceil(A/100)
+
+requests, where a listing that is empty still costs one (read ceil(0/100) as 1): /users,
+/teams and /license_allocations are paged with limit=100 and total=true on the first page,
+then the remaining offsets are fetched at the same time; /teams/{id}/members (whose total
+is null) is paged on `more` within a team while teams are fetched side by side; /licenses
+is one request. Never more than PAGERDUTY_MAX_CONCURRENCY requests are in flight: one
+thread pool, one requests session per thread, one rate-limit gate for all of them.
+
+Beyond 10,000 users
+-------------------
+PagerDuty refuses offset + limit > 10,000. Past that, the first 10,000 users come from the
+100 allowed pages; SCIM's user list (/scim/v2/Users, same key, 1-based startIndex) names
+every user by userName (= email); the emails not seen yet are reached through
+/users?query=<prefix>: missing emails are grouped by prefix (3 characters at first), each
+group's query is probed (first page, total=true), then either paged in full or, when its
+total is above 10,000 or paging would cost more requests than one probe per sub-group,
+refined by one more character (shared prefixes are skipped over). Results merge by REST id.
+When SCIM is not available or some users stay out of reach, the snapshot is partial: the
+sync writes what it saw and removes nobody.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
+
+from django.conf import settings
+
+from integrations.connectors.errors import (
+    AbilityMissing,
+    IntegrationError,
+    PermissionMissing,
+    TokenRejected,
+)
+from integrations.connectors.pagerduty import mapping
+from integrations.connectors.pagerduty.client import (
+    SCIM_ACCEPT,
+    Cancelled,
+    NotFound,
+    PagerDutyClient,
+)
+
+PAGE_SIZE = 100
+OFFSET_CAP = 10_000  # PagerDuty: offset + limit above this is HTTP 400, code 2002
+SCIM_PAGE_SIZE = 100
+SEARCH_MIN_PREFIX = 3  # shorter queries match nearly everyone (substrings of name and email)
+
+TEAMS_NOT_SYNCED_402 = "teams not synced: the account's plan has no teams (402)"
+
+
+@dataclass
+class Page:
+    items: list
+    more: bool
+    total: int | None
+
+
+@dataclass
+class Snapshot:
+    """One account as fetched, in model field values, keyed by PagerDuty id."""
+
+    users: dict[str, dict[str, Any]]
+    partial_reason: str = ""  # set when some users could not be fetched: then nobody is removed
+    teams: dict[str, dict[str, Any]] | None = None  # None: teams not synced (see notes)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # team id → {user id: role}
+    licenses: dict[str, dict[str, Any]] | None = None  # None: licenses not synced
+    allocations: dict[str, str] = field(default_factory=dict)  # user id → license id
+    allocations_complete: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.partial_reason
+
+
+@dataclass
+class _Listing:
+    """A paged listing under way: its first page and the futures of the others."""
+
+    first: Page
+    rest: list[Future]
+
+    @property
+    def capped(self) -> bool:
+        """Whether PagerDuty's offset cap keeps some of it out of reach."""
+        if self.first.total is not None:
+            return self.first.total > OFFSET_CAP
+        return bool(self.rest) and self.rest[0].result().more  # paged on `more`: its end tells
+
+    def pages(self) -> Iterator[Page]:
+        yield self.first
+        for future in self.rest:
+            yield future.result()
+
+
+@dataclass
+class _SearchGroup:
+    prefix: str
+    emails: list[str]
+
+
+class PagerDutyFetcher:
+    def __init__(self, *, client: PagerDutyClient, progress: Callable[[str], None] | None = None):
+        self.client = client
+        self.progress = progress or (lambda line: None)
+        self.concurrency = max(1, settings.PAGERDUTY_MAX_CONCURRENCY)
+        self._executor: ThreadPoolExecutor | None = None
+        self._first_error: BaseException | None = None
+        # email (lower case) → license id, from SCIM; fills allocations beyond the offset cap.
+        self._scim_licenses: dict[str, str | None] | None = None
+        self._error_lock = threading.Lock()
+
+    @property
+    def requests(self) -> int:
+        return self.client.request_count
+
+    @property
+    def retries(self) -> int:
+        return self.client.retries
+
+    # -- orchestration --------------------------------------------------------------------
+    def fetch(self) -> Snapshot:
+        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pagerduty")
+        try:
+            return self._fetch()
+        except Exception as error:
+            self.client.cancel()
+            # Report the failure that stopped the others, not a "cancelled" that followed it.
+            raise (self._first_error or error) from None
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self.client.close()
+
+    def _submit(self, fn: Callable, *args: Any) -> Future:
+        def run():
+            try:
+                return fn(*args)
+            except Cancelled:
+                raise
+            except BaseException as error:
+                with self._error_lock:
+                    if self._first_error is None:
+                        self._first_error = error
+                self.client.cancel()
+                raise
+
+        return self._executor.submit(run)
+
+    def _fetch(self) -> Snapshot:
+        users_first = self._submit(self._page, "/users", "users", 0, True)
+        teams_first = self._submit(self._optional_teams_first)
+        licenses = self._submit(self._optional_licenses, self._licenses)
+        allocations_first = self._submit(
+            self._optional_licenses, self._page, "/license_allocations", "license_allocations", 0, True
+        )
+
+        users_listing = self._listing(users_first.result(), "/users", "users")
+        scim_first = self._submit(self._optional_scim_page, 1) if users_listing.capped else None
+        teams, members_futures, teams_note = self._teams(teams_first.result())
+        allocations = allocations_first.result()
+        if isinstance(allocations, Page):
+            allocations = self._listing(allocations, "/license_allocations", "license_allocations")
+
+        users: dict[str, dict[str, Any]] = {}
+        pages = 1 + len(users_listing.rest)
+        for number, page in enumerate(users_listing.pages(), start=1):
+            self._merge_users(users, page.items, "/users")
+            self.progress(f"users: page {number}/{pages} ({len(users)} accounts)")
+
+        snapshot = Snapshot(users=users, teams=teams)
+        if teams_note:
+            snapshot.notes.append(teams_note)
+        if scim_first is not None:
+            self._reach_beyond_cap(snapshot, scim_first.result(), listed_total=users_listing.first.total)
+
+        for number, (team_id, future) in enumerate(members_futures, start=1):
+            page = future.result()
+            roster = dict(mapping.member_role(raw, "/teams/{id}/members") for raw in page.items)
+            if page.more:  # a roster beyond the offset cap: leave this team's memberships as they are
+                snapshot.notes.append(f"team {teams[team_id]['name']}: memberships not synced (over 10,000 members)")
+            else:
+                snapshot.members[team_id] = roster
+            if number == len(members_futures) or number % max(1, len(members_futures) // 10) == 0:
+                self.progress(f"teams: members of {number}/{len(members_futures)} teams")
+
+        self._licenses_into(snapshot, licenses.result(), allocations)
+        return snapshot
+
+    # -- paging ---------------------------------------------------------------------------
+    def _page(self, path: str, key: str, offset: int, total: bool = False, extra: dict | None = None) -> Page:
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, **(extra or {})}
+        if total:
+            params["total"] = "true"
+        where = path if not extra else f"{path}?{'&'.join(extra)}"
+        body = self.client.fetch_json(path, params)
+        return Page(
+            items=mapping.page_items(body, key, where),
+            more=mapping.page_more(body, where),
+            total=mapping.page_total(body, where) if total else None,
+        )
+
+    def _page_on_more(self, path: str, key: str, offset: int, extra: dict | None = None) -> Page:
+        """Pages one after another while `more` says so, up to the offset cap.
+
+        The returned page holds every item; its `more` is true only when the cap stopped it.
+        """
+        items: list = []
+        while True:
+            page = self._page(path, key, offset, False, extra)
+            items.extend(page.items)
+            offset += PAGE_SIZE
+            if not page.more or offset + PAGE_SIZE > OFFSET_CAP:
+                return Page(items=items, more=page.more, total=None)
+
+    def _listing(self, first: Page, path: str, key: str, extra: dict | None = None) -> _Listing:
+        """Start fetching the pages after `first`: all at once when its total is known (up to
+        the offset cap), else one after another on `more`."""
+        if not first.more:
+            return _Listing(first, [])
+        if first.total is None:
+            return _Listing(first, [self._submit(self._page_on_more, path, key, PAGE_SIZE, extra)])
+        last_offset = min(first.total, OFFSET_CAP - PAGE_SIZE + 1)
+        offsets = range(PAGE_SIZE, last_offset, PAGE_SIZE)
+        return _Listing(first, [self._submit(self._page, path, key, offset, False, extra) for offset in offsets])
+
+    @staticmethod
+    def _merge_users(users: dict, items: list, where: str) -> None:
+        for raw in items:
+            fields = mapping.user_fields(raw, where)
+            users[fields["pagerduty_id"]] = fields
+
+    # -- teams ----------------------------------------------------------------------------
+    def _optional_teams_first(self) -> Page | str:
+        try:
+            return self._page("/teams", "teams", 0, True)
+        except AbilityMissing:
+            return TEAMS_NOT_SYNCED_402
+
+    def _teams(self, first: Page | str) -> tuple[dict | None, list[tuple[str, Future]], str]:
+        if isinstance(first, str):
+            return None, [], first
+        listing = self._listing(first, "/teams", "teams")
+        if listing.capped:  # an incomplete team list would remove teams that exist: keep them as they are
+            return None, [], "teams not synced: more than 10,000 teams"
+        teams = {}
+        for page in listing.pages():
+            for raw in page.items:
+                fields = mapping.team_fields(raw, "/teams")
+                teams[fields["pagerduty_id"]] = fields
+        self.progress(f"teams: {len(teams)} teams")
+        members = [
+            (team_id, self._submit(self._page_on_more, f"/teams/{quote(team_id, safe='')}/members", "members", 0))
+            for team_id in teams
+        ]
+        return teams, members, ""
+
+    # -- licenses -------------------------------------------------------------------------
+    def _licenses(self) -> list:
+        body = self.client.fetch_json("/licenses")
+        return mapping.page_items(body, "licenses", "/licenses")
+
+    @staticmethod
+    def _optional_licenses(fn: Callable, *args: Any):
+        try:
+            return fn(*args)
+        except AbilityMissing:
+            return "licenses not synced: the account's plan has no licenses (402)"
+        except PermissionMissing:
+            return "licenses not synced: the access token may not read licenses (403)"
+
+    def _licenses_into(self, snapshot: Snapshot, licenses: list | str, allocations: _Listing | str) -> None:
+        """Licenses and allocations into the snapshot, unless either was refused (then noted)."""
+        skipped = next((part for part in (licenses, allocations) if isinstance(part, str)), None)
+        if skipped:
+            snapshot.notes.append(skipped)
+            return
+        snapshot.licenses = {}
+        for raw in licenses:
+            fields = mapping.license_fields(raw, "/licenses")
+            snapshot.licenses[fields["pagerduty_id"]] = fields
+        for page in allocations.pages():
+            for raw in page.items:
+                user_id, license_id = mapping.allocation(raw, "/license_allocations")
+                snapshot.allocations[user_id] = license_id
+        capped = allocations.capped
+        if capped and self._scim_licenses is not None:
+            # Allocations beyond the cap: SCIM told every user's license already.
+            for user_id, values in snapshot.users.items():
+                if user_id not in snapshot.allocations:
+                    license_id = self._scim_licenses.get(values["email"].lower())
+                    if license_id:
+                        snapshot.allocations[user_id] = license_id
+        elif capped:
+            snapshot.allocations_complete = False
+            snapshot.notes.append(
+                "licenses: only the first 10,000 allocations could be listed; other accounts keep their license"
+            )
+        self.progress(f"licenses: {len(snapshot.licenses)} licenses, {len(snapshot.allocations)} allocations")
+
+    # -- beyond the offset cap --------------------------------------------------------------
+    def _optional_scim_page(self, start: int) -> tuple[list[tuple[str, str | None]], int] | str:
+        try:
+            return self._scim_page(start)
+        except (TokenRejected, PermissionMissing, AbilityMissing, NotFound) as error:
+            return str(error)
+
+    def _scim_page(self, start: int) -> tuple[list[tuple[str, str | None]], int]:
+        """One page of SCIM users as (userName, license id); and the total."""
+        where = "/scim/v2/Users"
+        body = self.client.fetch_json(where, {"startIndex": start, "count": SCIM_PAGE_SIZE}, accept=SCIM_ACCEPT)
+        resources = mapping.page_items(body, "Resources", where)
+        return [mapping.scim_user(raw, where) for raw in resources], mapping.scim_total(body, where)
+
+    def _reach_beyond_cap(self, snapshot: Snapshot, scim_first: tuple[list, int] | str, *, listed_total: int | None) -> None:
+        users = snapshot.users
+        if isinstance(scim_first, str):
+            of = f"{listed_total:,}" if listed_total is not None else "more than 10,000"
+            snapshot.partial_reason = (
+                f"Synced {len(users):,} of {of} users: PagerDuty lists at most 10,000 users and the "
+                f"SCIM user list, needed for the rest, is not available to this access token "
+                f"({scim_first}); no account was marked removed"
+            )
+            return
+        scim_users, total = scim_first
+        starts = range(1 + SCIM_PAGE_SIZE, total + 1, SCIM_PAGE_SIZE)
+        futures = [self._submit(self._scim_page, start) for start in starts]
+        for number, future in enumerate(futures, start=2):
+            scim_users.extend(future.result()[0])
+            self.progress(f"SCIM users: page {number}/{len(futures) + 1}")
+        self._scim_licenses = {name.lower(): license_id for name, license_id in scim_users}
+        seen = {fields["email"].lower() for fields in users.values()}
+        missing = set(self._scim_licenses) - seen
+        self.progress(f"users: {len(missing):,} beyond the first 10,000; searching for them")
+        unreachable = self._search(missing, users)
+        if unreachable:
+            snapshot.partial_reason = (
+                f"Synced {len(users):,} of {len(users) + len(unreachable):,} users: "
+                f"{len(unreachable):,} could not be reached through PagerDuty's user search; "
+                "no account was marked removed"
+            )
+
+    def _search(self, missing: set[str], users: dict[str, dict[str, Any]]) -> set[str]:
+        """Reach users by /users?query=<email prefix>; returns the emails still not found."""
+        missing = set(missing)
+
+        def merge(page: Page) -> None:
+            for raw in page.items:
+                fields = mapping.user_fields(raw, "/users?query")
+                users[fields["pagerduty_id"]] = fields
+                missing.discard(fields["email"].lower())
+
+        groups = _split(sorted(missing), depth=0)
+        round_number = 0
+        while groups:
+            round_number += 1
+            probes = [
+                (group, self._submit(self._page, "/users", "users", 0, True, {"query": group.prefix}))
+                for group in groups
+            ]
+            paging: list[Future] = []
+            groups = []
+            for group, future in probes:
+                first = future.result()
+                merge(first)
+                left = [email for email in group.emails if email in missing]
+                if not left:
+                    continue
+                total = first.total if first.total is not None else OFFSET_CAP + 1
+                children = _split(left, depth=len(group.prefix))
+                narrower = [child for child in children if child.prefix != group.prefix]
+                whole = len(narrower) < len(children)  # one email is the query itself: cannot narrow
+                pages_left = math.ceil(min(total, OFFSET_CAP) / PAGE_SIZE) - 1
+                if narrower and (total > OFFSET_CAP or (pages_left > len(children) and not whole)):
+                    groups.extend(narrower)
+                    if not whole:
+                        continue
+                # Page this query in full (or as far as the cap allows, for a whole email).
+                paging.extend(self._listing(first, "/users", "users", {"query": group.prefix}).rest)
+            for future in paging:
+                merge(future.result())
+            groups = [g for g in (_SearchGroup(g.prefix, [e for e in g.emails if e in missing]) for g in groups) if g.emails]
+            self.progress(f"users: search round {round_number}, {len(missing):,} still to find")
+        return missing
+
+
+def _split(emails: list[str], *, depth: int) -> list[_SearchGroup]:
+    """Group emails by their first depth+1 characters (at least SEARCH_MIN_PREFIX), each group
+    named by its longest common prefix, so a chain of shared characters costs no probe."""
+    length = max(depth + 1, SEARCH_MIN_PREFIX)
+    buckets: dict[str, list[str]] = defaultdict(list)
+    for email in emails:
+        buckets[email[:length]].append(email)
+    return [_SearchGroup(os.path.commonprefix(members), members) for members in buckets.values()]

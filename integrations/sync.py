@@ -1,0 +1,233 @@
+"""The sync runner, the same for every application: lock, SyncRun record, status (SPEC §5, §6).
+
+One sync of one integration at a time: the lock is Integration.sync_started_at, taken by one
+conditional UPDATE (free, or held longer than SYNC_STALE_AFTER_SECONDS by a worker that
+died) and released in `finally`. The connector fetches everything first; then one
+transaction writes accounts, run and status, so a failed sync leaves the accounts and
+last_synced_at as they were.
+
+A dry run fetches and diffs, reports the changes through `progress`, and writes nothing at
+all: no lock, no SyncRun row, no status change. It is a read-only preview.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations import status
+from integrations.connectors.errors import IntegrationError
+from integrations.connectors.registry import get_connector
+from integrations.models import Integration, SyncRun
+
+logger = logging.getLogger(__name__)
+
+Outcome = SyncRun.Outcome
+STALE_RUN_MESSAGE = "the worker stopped mid-sync (taken over by a later sync)"
+UNEXPECTED_ERROR_MESSAGE = "unexpected error during the sync; the operator can find it in the server log"
+MESSAGE_MAX_LENGTH = Integration._meta.get_field("message").max_length
+
+
+class AlreadySyncing(Exception):
+    def __init__(self):
+        super().__init__("already syncing")
+
+
+class NotConfigured(Exception):
+    """The integration has no access token yet: there is nothing to sync with."""
+
+
+def integration_label(integration: Integration) -> str:
+    """"Acme / PagerDuty #3": how commands and logs name an integration."""
+    return f"{integration.tenant.name} / {integration.application.name} #{integration.pk}"
+
+
+@dataclass
+class SyncResult:
+    label: str
+    outcome: str
+    run: SyncRun | None = None  # None for a dry run (nothing is recorded) and before a run exists
+    fetched: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != Outcome.FAILED
+
+    def summary(self) -> str:
+        """One line: "Acme / PagerDuty #3: 12 added, 1 updated, 0 removed, 287 unchanged; 9 requests; 1.2 s"."""
+        cost = f"{self.requests} requests; {self.seconds:.1f} s"
+        if self.outcome == Outcome.FAILED:
+            return f"{self.label}: failed: {self.message}; {cost}"
+        counts = f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged"
+        if self.outcome == Outcome.DRY_RUN:
+            return f"{self.label}: dry run, nothing written: would be {counts}; {cost}"
+        line = f"{self.label}: {counts}; {cost}"
+        if self.outcome == Outcome.PARTIAL:
+            line += f" (partial: {self.message})"
+        return line
+
+
+def sync_integration(
+    *,
+    integration_id: int,
+    trigger: str,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Sync one integration now; raises AlreadySyncing when another sync holds it.
+
+    Failures the application causes (token rejected, rate limit, unreachable, unexpected
+    response) are recorded and returned as a failed result; a bug is recorded and re-raised.
+    """
+    integration = Integration.objects.select_related("tenant", "application").get(pk=integration_id)
+    label = integration_label(integration)
+    if not integration.is_configured:
+        raise NotConfigured(f"{label}: not configured; Configure and Integrate first")
+    connector = get_connector(integration.application.key)
+    if dry_run:
+        return _dry_run(integration, connector, label, progress)
+
+    started_at = timezone.now()
+    _acquire(integration_id=integration_id, now=started_at)
+    try:
+        run = SyncRun.objects.create(integration=integration, trigger=trigger, started_at=started_at)
+        result = SyncResult(label=label, outcome=Outcome.FAILED, run=run)
+        try:
+            snapshot = _fetch(result, connector, integration, progress)
+            with transaction.atomic():
+                plan = connector.plan(integration=integration, snapshot=snapshot, now=timezone.now())
+                connector.apply(plan=plan, run=run)
+                _record_success(result, plan, integration_id, started_at)
+        except IntegrationError as error:
+            _record_failure(result, integration_id, started_at, error.message)
+        except Exception:
+            logger.exception("Sync of %s failed unexpectedly", label)
+            _record_failure(result, integration_id, started_at, UNEXPECTED_ERROR_MESSAGE)
+            raise
+    finally:
+        _release(integration_id=integration_id, started_at=started_at)
+    # Commands print the summary themselves; a failure is worth the operator's log too.
+    log = logger.debug if result.ok else logger.warning
+    log("%s", result.summary())
+    return result
+
+
+def _acquire(*, integration_id: int, now) -> None:
+    """Take the sync lock with one conditional UPDATE, or raise AlreadySyncing."""
+    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
+    taken = (
+        Integration.objects.filter(pk=integration_id)
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale_before))
+        .update(sync_started_at=now, status=Integration.Status.SYNCING, message=status.SYNC_IN_PROGRESS)
+    )
+    if not taken:
+        raise AlreadySyncing()
+    # We hold the lock, so a run still marked running was left by a worker that died.
+    SyncRun.objects.filter(integration_id=integration_id, outcome=Outcome.RUNNING).update(
+        outcome=Outcome.FAILED, finished_at=now, message=STALE_RUN_MESSAGE
+    )
+
+
+def _holding_lock(integration_id: int, started_at):
+    """The integration while this sync holds it: after a stale takeover, a newer sync does."""
+    return Integration.objects.filter(pk=integration_id, sync_started_at=started_at)
+
+
+def _release(*, integration_id: int, started_at) -> None:
+    _holding_lock(integration_id, started_at).update(sync_started_at=None)
+
+
+def _fetch(result: SyncResult, connector, integration: Integration, progress):
+    """The connector's fetch, its requests and retries counted into `result` however it ends."""
+    fetcher = connector.fetcher(integration=integration, progress=progress)
+    try:
+        return fetcher.fetch()
+    finally:
+        result.requests, result.retries = fetcher.requests, fetcher.retries
+
+
+def _take_counts(result: SyncResult, plan) -> None:
+    result.fetched, result.added, result.updated = plan.fetched, plan.added, plan.updated
+    result.removed, result.unchanged = plan.removed, plan.unchanged
+    result.notes = list(plan.notes)
+
+
+def _record_success(result: SyncResult, plan, integration_id: int, started_at) -> None:
+    finished_at = timezone.now()
+    result.outcome = Outcome.PARTIAL if plan.partial_reason else Outcome.SUCCESS
+    _take_counts(result, plan)
+    if plan.partial_reason:
+        result.message = plan.partial_reason
+    else:
+        result.message = status.DATA_AVAILABLE if plan.active_after else status.NO_DATA_AVAILABLE
+    _save_run(result, finished_at)
+    _holding_lock(integration_id, started_at).update(
+        status=Integration.Status.CONNECTED,
+        message=result.message[:MESSAGE_MAX_LENGTH],
+        last_synced_at=finished_at,
+    )
+
+
+def _record_failure(result: SyncResult, integration_id: int, started_at, message: str) -> None:
+    """The run failed: record why; accounts and last_synced_at stay as the last good sync left them."""
+    result.outcome = Outcome.FAILED
+    result.message = message
+    _save_run(result, timezone.now())
+    _holding_lock(integration_id, started_at).update(
+        status=Integration.Status.ERROR, message=message[:MESSAGE_MAX_LENGTH]
+    )
+
+
+def _save_run(result: SyncResult, finished_at) -> None:
+    run = result.run
+    result.seconds = (finished_at - run.started_at).total_seconds()
+    run.finished_at = finished_at
+    run.outcome = result.outcome
+    run.accounts_fetched = result.fetched
+    run.accounts_added = result.added
+    run.accounts_updated = result.updated
+    run.accounts_removed = result.removed
+    run.accounts_unchanged = result.unchanged
+    run.requests = result.requests
+    run.retries = result.retries
+    run.message = result.message
+    run.notes = "\n".join(result.notes)
+    run.save()
+
+
+def _dry_run(integration: Integration, connector, label: str, progress) -> SyncResult:
+    """Fetch and diff; report every change through `progress`; write nothing."""
+    progress = progress or (lambda line: None)
+    clock = time.monotonic()
+    result = SyncResult(label=label, outcome=Outcome.FAILED)
+    try:
+        snapshot = _fetch(result, connector, integration, progress)
+        plan = connector.plan(integration=integration, snapshot=snapshot, now=timezone.now())
+    except IntegrationError as error:
+        result.message = error.message
+        return result
+    finally:
+        result.seconds = time.monotonic() - clock
+    for line in plan.lines():
+        progress(line)
+    result.outcome = Outcome.DRY_RUN
+    _take_counts(result, plan)
+    result.message = plan.partial_reason
+    return result
