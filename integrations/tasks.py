@@ -1,8 +1,16 @@
-"""django-q2 tasks: thin wrappers that queue and run the sync service."""
+"""django-q2 tasks: thin wrappers that queue and run the sync service.
+
+Task arguments are ids and trigger names only: never a token, since queued and finished tasks
+are stored (and shown to superusers in the django-q2 admin).
+"""
 
 from __future__ import annotations
 
+import logging
+
 from django_q.tasks import async_task
+
+logger = logging.getLogger(__name__)
 
 
 def queue_sync(*, integration_id: int, trigger: str) -> str:
@@ -16,7 +24,30 @@ def queue_sync(*, integration_id: int, trigger: str) -> str:
     )
 
 
-def sync_integration_task(integration_id: int, trigger: str):
-    from integrations.sync import sync_integration
+def sync_integration_task(integration_id: int, trigger: str) -> str:
+    """Run one sync, exactly as `syncpagerduty` does."""
+    # Late: the sync engine's imports (models, connectors) stay out of this module's import.
+    from integrations.models import Integration
+    from integrations.sync import AlreadySyncing, NotConfigured, sync_integration
 
-    return sync_integration(integration_id=integration_id, trigger=trigger).summary()
+    try:
+        summary = sync_integration(integration_id=integration_id, trigger=trigger).summary()
+    except AlreadySyncing:
+        # Another worker holds this integration: its sync covers this request too.
+        logger.info("integration %s is already syncing; skipped (%s)", integration_id, trigger)
+        return f"integration {integration_id}: already syncing, skipped"
+    except (NotConfigured, Integration.DoesNotExist):
+        # Deleted (or never configured) between queueing and now: nothing to sync.
+        logger.info("integration %s is gone or not configured; skipped (%s)", integration_id, trigger)
+        return f"integration {integration_id}: deleted or not configured, skipped"
+    # The worker's log names every sync it ran (the cluster's own log lines are terse).
+    logger.info("sync task (%s) done: %s", trigger, summary)
+    return summary
+
+
+def sync_all_integrations() -> str:
+    """The daily schedule's task: one queued sync per configured integration."""
+    from integrations.schedule import queue_daily_syncs  # late: schedule imports queue_sync
+
+    queued = queue_daily_syncs()
+    return f"queued {len(queued)} integration sync(s)"

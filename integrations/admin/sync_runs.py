@@ -1,1 +1,132 @@
-"""Placeholder: filled in by its feature."""
+"""Sync history: every sync of the tenant's integrations, read-only, newest first.
+
+Tenant admins (and superusers) see it: it is about operating the integration, like the
+Integration page. Reviewers do not: their concern is the synced accounts and changes.
+Nobody edits or deletes a run here; the history is an audit trail.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from integrations.admin.base import ADMIN, TenantScopedAdmin, tenants_with_role
+from integrations.models import SyncRun
+from integrations.selectors import integrations_of
+
+OUTCOME_COLOURS = {
+    SyncRun.Outcome.RUNNING: "#2563eb",
+    SyncRun.Outcome.SUCCESS: "#15803d",
+    SyncRun.Outcome.PARTIAL: "#b45309",
+    SyncRun.Outcome.FAILED: "#b91c1c",
+    SyncRun.Outcome.DRY_RUN: "#6b7280",
+}
+
+
+class IntegrationFilter(admin.SimpleListFilter):
+    """Only the integrations of tenants this user may see (never another tenant's names)."""
+
+    title = "integration"
+    parameter_name = "integration"
+
+    def lookups(self, request, model_admin):
+        integrations = integrations_of(tenants=tenants_with_role(request, model_admin.view_roles))
+        show_tenant = request.user.is_superuser
+        return [
+            (str(i.pk), f"{i.tenant.name}: {i}" if show_tenant else str(i)) for i in integrations
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(integration_id=int(value))
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(TenantScopedAdmin):
+    tenant_path = "integration__tenant"
+    view_roles = frozenset({ADMIN})
+    manage_roles = frozenset()
+
+    list_display = [
+        "started_at",
+        "integration",
+        "trigger",
+        "duration",
+        "outcome_badge",
+        "accounts_fetched",
+        "accounts_added",
+        "accounts_updated",
+        "accounts_removed",
+        "accounts_unchanged",
+        "requests",
+        "retries",
+        "message",
+    ]
+    list_display_links = ["started_at"]
+    list_filter = [IntegrationFilter, "outcome", "trigger"]
+    list_select_related = ["integration__application", "integration__tenant"]
+    ordering = ["-started_at", "-id"]
+    list_per_page = 50
+    show_full_result_count = False
+    fields = [
+        "integration",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "duration",
+        "outcome_badge",
+        "accounts_fetched",
+        "accounts_added",
+        "accounts_updated",
+        "accounts_removed",
+        "accounts_unchanged",
+        "requests",
+        "retries",
+        "message",
+        "notes",
+    ]
+    readonly_fields = fields
+
+    def get_list_display(self, request):
+        # A superuser browsing every tenant needs to know whose integration each run is.
+        if request.user.is_superuser:
+            return ["started_at", "tenant", *self.list_display[1:]]
+        return self.list_display
+
+    @admin.display(description="Tenant", ordering="integration__tenant__name")
+    def tenant(self, run: SyncRun) -> str:
+        return run.integration.tenant.name
+
+    @admin.display(description="Duration")
+    def duration(self, run: SyncRun) -> str:
+        seconds = run.duration_seconds
+        if seconds is None:
+            return "–"
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(round(seconds), 60)
+        return f"{minutes} min {seconds:02d} s"
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def outcome_badge(self, run: SyncRun):
+        colour = OUTCOME_COLOURS.get(run.outcome, "#6b7280")
+        return format_html(
+            '<span class="sync-outcome sync-outcome-{}" style="color:#fff;background:{};'
+            'padding:1px 8px;border-radius:8px;white-space:nowrap">{}</span>',
+            run.outcome,
+            colour,
+            run.get_outcome_display(),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
