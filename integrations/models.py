@@ -245,7 +245,8 @@ class TeamMembership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "account"], name="unique_team_membership")
         ]
-        indexes = [models.Index(fields=["role"], name="team_membership_role_idx")]
+        # Team first: "the managers of these teams" (teams list, summary) is an index range.
+        indexes = [models.Index(fields=["team", "role"], name="team_membership_role_idx")]
 
     def __str__(self):
         return f"{self.team}: {self.role}"
@@ -322,7 +323,8 @@ class AccountChange(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["integration", "-created_at"], name="change_recent_idx"),
+            # With -id: every change of one sync shares created_at, and the list pages in this order.
+            models.Index(fields=["integration", "-created_at", "-id"], name="change_recent_idx"),
             models.Index(fields=["integration", "kind"], name="change_kind_idx"),
         ]
 

@@ -1,0 +1,91 @@
+"""`{% account_summary integration %}`: one integration's accounts at a glance (server-side HTML/CSS).
+
+`{% account_summaries %}` draws it for every integration of the tenants the viewer may review
+(used on the admin index). Figures come from selectors.account_summary; this module adds the
+links into the filtered admin lists and the bar widths.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import template
+from django.urls import reverse
+
+from integrations import selectors
+from integrations.admin.base import ADMIN, REVIEWER, tenants_with_role
+
+register = template.Library()
+
+READERS = frozenset({ADMIN, REVIEWER})
+MAX_SUMMARIES = 10
+
+
+@register.filter
+def thousands(value) -> str:
+    """10000 → "10,000" (USE_THOUSAND_SEPARATOR is off for the rest of the admin)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.inclusion_tag("integrations/account_summary.html")
+def account_summary(integration, show_tenant: bool = False) -> dict:
+    return summary_context(summary=selectors.account_summary(integration=integration), show_tenant=show_tenant)
+
+
+@register.inclusion_tag("integrations/account_summaries.html", takes_context=True)
+def account_summaries(context) -> dict:
+    """The summaries of the integrations the viewer may review, at most MAX_SUMMARIES of them.
+
+    Each costs three queries: a superuser with no tenant chosen sees the first few and is
+    asked to choose a tenant, rather than waiting for every tenant's summary.
+    """
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return {"summaries": []}
+    tenants = tenants_with_role(request, READERS)
+    integrations = list(selectors.integrations_of(tenants=tenants)[: MAX_SUMMARIES + 1])
+    several_tenants = len({integration.tenant_id for integration in integrations}) > 1
+    return {
+        "summaries": [
+            summary_context(summary=selectors.account_summary(integration=integration), show_tenant=several_tenants)
+            for integration in integrations[:MAX_SUMMARIES]
+        ],
+        "more": len(integrations) > MAX_SUMMARIES,
+    }
+
+
+def summary_context(*, summary: dict, show_tenant: bool) -> dict:
+    integration = summary["integration"]
+    accounts = reverse("admin:integrations_syncedaccount_changelist")
+    changes = reverse("admin:integrations_accountchange_changelist")
+
+    def accounts_link(**params):
+        return f"{accounts}?{urlencode({'integration': integration.pk, 'status': 'active', **params})}"
+
+    def changes_link(**params):
+        return f"{changes}?{urlencode({'integration': integration.pk, **params})}"
+
+    run = summary["last_run"]
+    return {
+        "summary": summary,
+        "show_tenant": show_tenant,
+        "roles": [
+            {
+                **row,
+                "url": accounts_link(role=row["role"]),
+                # A role with a single account still shows a sliver of bar.
+                "width": f"{max(row['percent'], 0.5):.1f}",
+            }
+            for row in summary["by_role"]
+        ],
+        "links": {
+            "active": accounts_link(),
+            "privileged": accounts_link(privileged="yes"),
+            "pending": accounts_link(invitation_pending__exact="1"),
+            "added": changes_link(run=run.pk, kind__exact="added") if run else "",
+            "removed": changes_link(run=run.pk, kind__exact="removed") if run else "",
+        },
+    }
