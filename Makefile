@@ -27,17 +27,29 @@ run: $(STAMP) .env
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	@bash scripts/serve.sh
 
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is missing: install it (apt-get install chromium) to run the browser tests"; fi; }
+
 # The whole suite on SQLite (the embedded default).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 # The whole suite again on this machine's PostgreSQL.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) browser
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
+
+# A throwaway demo on a fake PagerDuty (300 users): its own demo.sqlite3, no .env needed;
+# logins demo/demo-password (tenant admin) and reviewer/reviewer-password. Ctrl-C stops all.
+demo: $(STAMP)
+	@bash scripts/demo.sh
 
 migrations: $(STAMP)
 	DJANGO_DEBUG=true FIELD_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 		$(BIN)/python manage.py makemigrations integrations
 
 clean:
-	rm -rf $(VENV) .pytest_cache staticfiles test_db.sqlite3*
+	rm -rf $(VENV) .pytest_cache staticfiles test_db_*.sqlite3* demo.sqlite3*

@@ -57,14 +57,30 @@ def configure_integration(*, integration: Integration, access_token: str, region
 
     Raises IntegrationError when the application refuses the token; then nothing is saved.
     """
+    access_token = validate_configuration(
+        application=integration.application, access_token=access_token, region=region
+    )
+    return save_configuration(integration=integration, access_token=access_token, region=region)
+
+
+def validate_configuration(*, application: ThirdPartyApplication, access_token: str, region: str) -> str:
+    """Check a token with the application (one read-only request); return it cleaned.
+
+    Writes nothing, so callers can check before opening a transaction (`addintegration`
+    creates its tenant and integration only for an accepted token, without holding a
+    transaction open across the request).
+    """
     access_token = access_token.strip()
     if not access_token:
         raise ValidationError({"access_token": "Enter the access token."})
     if region not in Integration.Region.values:
         raise ValidationError({"region": f"Unknown service region {region!r}."})
-    connector = get_connector(integration.application.key)
-    connector.validate_credentials(access_token=access_token, region=region)
+    get_connector(application.key).validate_credentials(access_token=access_token, region=region)
+    return access_token
 
+
+def save_configuration(*, integration: Integration, access_token: str, region: str) -> Integration:
+    """Store a token that validate_configuration accepted, and queue the first sync."""
     with transaction.atomic():
         integration = Integration.objects.select_for_update().get(pk=integration.pk)
         integration.access_token = access_token

@@ -3,10 +3,25 @@
 set -u
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+ADDR="${RUN_ADDR:-127.0.0.1:8000}"
+
+# Job control puts each child in its own process group, so a Ctrl-C reaches only this
+# script, which stops each child with one SIGTERM. (The django-q2 cluster can hang when the
+# terminal's SIGINT hits it and its workers at the same moment as a SIGTERM, e.g. while starting.)
+set -m
 $BIN/python manage.py qcluster &
 cluster=$!
-$BIN/python manage.py runserver --insecure "${RUN_ADDR:-127.0.0.1:8000}" &
+$BIN/python manage.py runserver --insecure "$ADDR" &
 server=$!
-trap 'kill $cluster $server 2>/dev/null; wait' INT TERM EXIT
-echo "balkan_pd admin on http://${RUN_ADDR:-127.0.0.1:8000}/admin/ with the django-q2 cluster; Ctrl-C stops both."
-wait -n $cluster $server
+
+stop() {
+    trap - INT TERM EXIT
+    kill -TERM "$cluster" "$server" 2>/dev/null
+    wait "$cluster" "$server" 2>/dev/null
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap 'status=$?; stop; exit $status' EXIT
+
+echo "balkan_pd admin on http://$ADDR/admin/ with the django-q2 cluster; Ctrl-C stops both."
+wait -n "$cluster" "$server"
