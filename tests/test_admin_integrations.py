@@ -9,10 +9,11 @@ import socket
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from django.views.debug import SafeExceptionReporterFilter
 from django_q.models import OrmQ
 
-from integrations.models import Integration
+from integrations.models import Integration, SyncRun
 from integrations.services import add_integration
 from tests.conftest import TOKEN
 
@@ -95,10 +96,16 @@ def test_changelist_shows_the_columns_badge_and_buttons_of_the_setup_page(alice,
     assert "column-tenant" not in text
 
 
-def test_changelist_links_to_the_sync_history_of_each_integration(alice, integration):
+def test_changelist_links_to_the_sync_history_of_each_integration(alice, integration, pagerduty_app):
+    other = add_integration(tenant=integration.tenant, application=pagerduty_app, description="Staging")
+    for each, message in ((integration, "production run"), (other, "staging run")):
+        SyncRun.objects.create(integration=each, trigger="command", started_at=timezone.now(), message=message)
     text = page(alice.get(CHANGELIST))
-    history = reverse("admin:integrations_syncrun_changelist") + f"?integration__id__exact={integration.pk}"
+    history = reverse("admin:integrations_syncrun_changelist") + f"?integration={integration.pk}"
     assert f'href="{history}"' in text
+
+    runs = page(alice.get(history))
+    assert "production run" in runs and "staging run" not in runs
 
 
 @pytest.mark.parametrize(
@@ -244,7 +251,7 @@ def test_change_page_edits_owner_and_description_only(alice, integration, tenant
         assert f"<label>{label}:</label>" in text, label
     assert "No token saved yet" in text
     assert f'href="{configure_url(integration)}">Configure and Integrate</a>' in text
-    history = reverse("admin:integrations_syncrun_changelist") + f"?integration__id__exact={integration.pk}"
+    history = reverse("admin:integrations_syncrun_changelist") + f"?integration={integration.pk}"
     assert f'href="{history}">Sync history</a>' in text
 
     response = alice.post(

@@ -7,3 +7,5 @@ from integrations.admin import accounts, integrations, sync_runs, tenancy  # noq
 admin.site.site_header = "balkan_pd administration"
 admin.site.site_title = "balkan_pd"
 admin.site.index_title = "PagerDuty access review"
+# There is no public site: the admin is the product.
+admin.site.site_url = None

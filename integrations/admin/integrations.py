@@ -12,7 +12,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_protect
@@ -38,12 +38,9 @@ def status_badge(integration: Integration) -> str:
     )
 
 
-def sync_history_url(integration: Integration) -> str | None:
-    try:
-        changelist = reverse("admin:integrations_syncrun_changelist")
-    except NoReverseMatch:  # the sync history admin is not installed
-        return None
-    return f"{changelist}?integration__id__exact={integration.pk}"
+def sync_history_url(integration: Integration) -> str:
+    """The sync runs of one integration (the `integration` filter of the sync history admin)."""
+    return f"{reverse('admin:integrations_syncrun_changelist')}?integration={integration.pk}"
 
 
 def nothing_saved(error: IntegrationError) -> str:
