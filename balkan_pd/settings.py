@@ -5,6 +5,7 @@ Every variable is documented in README.md ("Settings") and `.env.example`.
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -20,15 +21,15 @@ if env.bool("BALKAN_PD_DOTENV", default=True):
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-GENERATE_SECRET_KEY = (
-    "python -c \"from django.core.management.utils import get_random_secret_key; "
-    'print(get_random_secret_key())"'
-)
+# URL-safe characters only: the key survives .env files and shells unquoted.
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
 GENERATE_FERNET_KEY = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 )
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Read as is: django-environ would take a value starting with "$" for a reference to another
+# variable, and Django's own generator produces such keys.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -38,7 +39,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production-0123456789"
 
 # Stored PagerDuty tokens are encrypted with this Fernet key (django-encrypted-model-fields).
-FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 try:
     Fernet(FIELD_ENCRYPTION_KEY)
 except Exception:
@@ -51,11 +52,30 @@ except Exception:
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+
+def _hsts_seconds(*, default: int) -> int:
+    """DJANGO_SECURE_HSTS_SECONDS: seconds, or false/off/no for none (like the other three)."""
+    raw = os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "").strip()
+    if not raw:
+        return default
+    if raw.lower() in {"false", "off", "no", "n"}:
+        return 0
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_HSTS_SECONDS must be a number of seconds (0 or false turns HSTS off), got {raw!r}."
+        )
+    return seconds
+
+
 # HTTPS hardening: on unless debugging; each can be turned off for plain-http setups.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = _hsts_seconds(default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -146,6 +166,28 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "admin:login"
 
+# --- Login lockout (django-axes) ---------------------------------------------------------
+# The admin is the product and faces the internet: after 5 failed logins for one username
+# from one address, that pair is locked out for 15 minutes (a success resets the count).
+# Username and address together, so a guesser cannot lock a user out from everywhere.
+INSTALLED_APPS += ["axes"]
+# Last, as its docs say: it turns a lockout into the page below.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# First: it refuses a locked-out pair before ModelBackend checks the password. It needs the
+# request, so tests log in with force_login or client.login(request=HttpRequest(), ...).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# Its admin pages (access attempts and logs) use Django's model permissions, which no tenant
+# user holds: superusers only.
+AXES_ENABLE_ADMIN = True
+
 # --- PagerDuty -------------------------------------------------------------------------
 # When set, every integration talks to this base URL instead of its region's (tests, demo).
 PAGERDUTY_API_BASE_URL = env.str("PAGERDUTY_API_BASE_URL", default="") or None
@@ -168,19 +210,39 @@ if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", SYNC_DAILY_AT):
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=1800)
 
 REDIS_URL = env.str("REDIS_URL", default="") or None
+Q_WORKERS = env.int("Q_WORKERS", default=2)
 Q_CLUSTER = {
     "name": "balkan_pd",
-    "workers": env.int("Q_WORKERS", default=2),
-    # A sync of a very large account stays well inside this; `retry` must exceed `timeout`.
+    # Syncs per machine at once; each sync also fetches pages concurrently (threads).
+    "workers": Q_WORKERS,
+    # Take only what this machine's workers can start: the rest stays in the shared queue for
+    # idle machines (django-q2's default prefetches workers² tasks per cluster).
+    "queue_limit": Q_WORKERS,
+    # A worker still busy after this is killed; a sync of a very large account stays well inside.
     "timeout": env.int("Q_TIMEOUT", default=1200),
+    # ORM broker only: a task not acknowledged in this time (its machine died) is handed out
+    # again. Above `timeout`, so a slow sync is never run twice; below SYNC_STALE_AFTER_SECONDS,
+    # so a redelivered task meets the dead sync's lock and skips, never loops on a sync that
+    # cannot finish in time; the next daily run takes the lock over.
     "retry": env.int("Q_RETRY", default=1500),
+    # A failed sync is recorded (SyncRun, Status Error) and retried by the next daily run or
+    # "Sync now", never by the queue: one attempt, and a failure is acknowledged.
     "max_attempts": 1,
+    "ack_failures": True,
     # After downtime the daily schedule runs once, not once per missed day.
     "catch_up": False,
+    # Successful tasks kept for the django-q2 admin (failures are always kept).
     "save_limit": 1000,
     "label": "Task queue",
 }
+if not Q_CLUSTER["timeout"] < Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or a running sync is handed out twice.")
+if not Q_CLUSTER["timeout"] < SYNC_STALE_AFTER_SECONDS:
+    raise ImproperlyConfigured(
+        "SYNC_STALE_AFTER_SECONDS must be larger than Q_TIMEOUT, or a live sync could be taken over."
+    )
 if REDIS_URL:
+    # django-q2 opens a str with redis.from_url: redis://[:password@]host:port/db, rediss:// for TLS.
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
@@ -194,6 +256,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "integrations": {"level": env.str("LOG_LEVEL", default="INFO")},
+        # The cluster's own lines (start-up, tasks processed), which operators watch.
+        "django-q": {"level": "INFO"},
         # Never log request URLs with headers: urllib3 stays quiet below WARNING.
         "urllib3": {"level": "WARNING"},
     },
