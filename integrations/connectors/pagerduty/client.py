@@ -302,7 +302,7 @@ class PagerDutyClient:
             raise UnexpectedResponse(f"unexpected response: PagerDuty answered {status} to {path}")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays overflow json's recursion
             raise UnexpectedResponse(
                 f"unexpected response: PagerDuty sent a response that is not JSON for {path}"
             ) from None

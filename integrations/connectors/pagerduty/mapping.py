@@ -2,7 +2,8 @@
 
 Whatever PagerDuty (or anything in between) sends, a wrong shape or type becomes an
 `UnexpectedResponse` with a plain message, never a KeyError or TypeError half-way through.
-Text longer than our columns is cut to fit: one odd name must not stop a whole sync.
+Text longer than our columns is cut to fit, and NUL characters (which PostgreSQL cannot
+store in text) are dropped: one odd name must not stop a whole sync.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.connectors.errors import UnexpectedResponse
-from integrations.models import License, SyncedAccount, Team
+from integrations.models import License, SyncedAccount, Team, TeamMembership
 
 ID_MAX_LENGTH = SyncedAccount._meta.get_field("pagerduty_id").max_length
+TEAM_ROLE_MAX_LENGTH = TeamMembership._meta.get_field("role").max_length
+# Far beyond any PagerDuty account (10,000 SCIM pages), yet a bound: a corrupt totalResults
+# must not queue billions of page requests.
+MAX_SCIM_USERS = 1_000_000
 
 
 def _fail(what: str, where: str) -> UnexpectedResponse:
@@ -27,7 +32,7 @@ def _object(value: Any, what: str, where: str) -> dict:
 
 def _id(obj: dict, what: str, where: str) -> str:
     value = obj.get("id")
-    if not isinstance(value, str) or not value or len(value) > ID_MAX_LENGTH:
+    if not isinstance(value, str) or not value or len(value) > ID_MAX_LENGTH or "\x00" in value:
         raise _fail(f"{what} without a valid id", where)
     return value
 
@@ -37,8 +42,13 @@ def _text(obj: dict, key: str, where: str, *, model, field: str | None = None, r
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise _fail(f"a {key} that is not text", where)
-    return value[: model._meta.get_field(field or key).max_length]
+        raise _fail(f"an '{key}' field that is not text", where)
+    return _storable(value, model._meta.get_field(field or key).max_length)
+
+
+def _storable(value: str, max_length: int | None) -> str:
+    """Text as a column can hold it: without NUL, cut to the column's length."""
+    return value.replace("\x00", "")[:max_length]
 
 
 def _flag(obj: dict, key: str, where: str) -> bool:
@@ -46,7 +56,7 @@ def _flag(obj: dict, key: str, where: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _fail(f"a {key} that is not true or false", where)
+        raise _fail(f"an '{key}' field that is not true or false", where)
     return value
 
 
@@ -106,7 +116,7 @@ def member_role(raw: Any, where: str) -> tuple[str, str]:
     role = member.get("role")
     if not isinstance(role, str):
         raise _fail("a team role that is not text", where)
-    return _id(user, "a team member", where), role
+    return _id(user, "a team member", where), _storable(role, TEAM_ROLE_MAX_LENGTH)
 
 
 def license_fields(raw: Any, where: str) -> dict[str, Any]:
@@ -128,8 +138,9 @@ def allocation(raw: Any, where: str) -> tuple[str, str]:
 
 
 def scim_total(body: dict, where: str) -> int:
+    """SCIM's user count, which decides how many pages are fetched: an absurd one is refused."""
     total = body.get("totalResults")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total <= MAX_SCIM_USERS:
         raise _fail("a 'totalResults' that is not a count", where)
     return total
 
