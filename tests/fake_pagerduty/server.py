@@ -272,13 +272,16 @@ class FakePagerDuty:
             self.max_concurrent = max(self.max_concurrent, self._in_flight)
             self._connections.add(conn)
 
-    def _leave(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
-               status: int) -> None:
+    def _record(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
+                status: int) -> None:
         with self._lock:
-            self._in_flight -= 1
             self._log.append(RecordedRequest(method, path, params, headers, status))
             if status == 429:
                 self.count_429 += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -589,7 +592,7 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             params = parse_qs(split.query, keep_blank_values=True)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status = 0
+            recorded = False
             try:
                 self._discard_body()
                 try:
@@ -597,10 +600,15 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
                 except Exception:  # a bug in the fake: say so loudly, answer like PagerDuty would
                     traceback.print_exc()
                     reply = fake._error_reply(ApiError(500), split.path.startswith("/scim/"))
-                status = reply.status
+                # Logged before the answer goes out: once a client has its response, a test
+                # reading the log finds the request there.
+                fake._record(self.command, split.path, params, headers, reply.status)
+                recorded = True
                 self._send(reply)
             finally:
-                fake._leave(self.command, split.path, params, headers, status)
+                if not recorded:
+                    fake._record(self.command, split.path, params, headers, 0)
+                fake._leave()
 
         def _discard_body(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
