@@ -47,6 +47,12 @@ test-postgres: $(STAMP) browser
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
+# What a sync costs against PagerDuty's limits, as one table (README "Performance"), against a
+# fake PagerDuty on 127.0.0.1 and a database of its own: SQLite in a temporary directory, or
+# with DATABASE_URL=postgres://… a bench_balkan_pd database on that server (dropped after).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+
 migrations: $(STAMP)
 	DJANGO_DEBUG=true FIELD_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 		$(BIN)/python manage.py makemigrations integrations

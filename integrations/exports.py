@@ -72,6 +72,7 @@ ACCOUNT_COLUMNS = (
     "first_seen_at",
     "last_seen_at",
     "removed_at",
+    "integration__last_synced_at",  # the last seen time of an account still in view
 )
 
 
@@ -116,7 +117,9 @@ def account_record(row, *, teams: list[dict]) -> dict:
         "license": row.license__name,
         "status": "active" if row.removed_at is None else "removed",
         "first_seen": iso_utc(row.first_seen_at),
-        "last_seen": iso_utc(row.last_seen_at),
+        "last_seen": iso_utc(
+            row.last_seen_at if row.last_seen_at or row.removed_at else row.integration__last_synced_at
+        ),
         "removed_at": iso_utc(row.removed_at),
     }
 

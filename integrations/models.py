@@ -195,7 +195,9 @@ class SyncedAccount(models.Model):
         License, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
     )
     first_seen_at = models.DateTimeField("First seen")
-    last_seen_at = models.DateTimeField("Last seen")
+    # Empty while every sync sees the account, so a sync rewrites no unchanged row: it was then
+    # seen by the integration's last sync. Set once it drops out of view (see `last_seen`).
+    last_seen_at = models.DateTimeField("Last seen", null=True, blank=True)
     removed_at = models.DateTimeField("Removed from PagerDuty", null=True, blank=True)
 
     objects = SyncedAccountQuerySet.as_manager()
@@ -225,6 +227,13 @@ class SyncedAccount(models.Model):
     @property
     def is_active(self) -> bool:
         return self.removed_at is None
+
+    @property
+    def last_seen(self):
+        """When a sync last saw this account: the integration's last sync while it is in view."""
+        if self.last_seen_at is not None or self.removed_at is not None:
+            return self.last_seen_at
+        return self.integration.last_synced_at
 
 
 class TeamMembership(models.Model):

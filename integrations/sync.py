@@ -12,8 +12,10 @@ all: no lock, no SyncRun row, no status change. It is a read-only preview.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
@@ -111,7 +113,7 @@ def sync_integration(
         result = SyncResult(label=label, outcome=Outcome.FAILED, run=run)
         try:
             snapshot = _fetch(result, connector, integration, progress)
-            with transaction.atomic():
+            with transaction.atomic(), _cyclic_gc_paused():
                 plan = connector.plan(integration=integration, snapshot=snapshot, now=timezone.now())
                 connector.apply(plan=plan, run=run)
                 _record_success(result, plan, integration_id, started_at)
@@ -127,6 +129,25 @@ def sync_integration(
     log = logger.debug if result.ok else logger.warning
     log("%s", result.summary())
     return result
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Python's cyclic garbage collector paused while a plan is made and written.
+
+    That phase makes hundreds of thousands of short-lived objects (row values, SQL
+    parameters) while the snapshot, as many again, is alive; every full collection re-scanned
+    it all: about 0.3 s of a 2.5 s first sync of 10,000 users (`make bench`). None of these
+    objects form cycles, so reference counting frees them as before.
+    """
+    if not gc.isenabled():  # paused already, by the caller: leave it so
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _acquire(*, integration_id: int, now) -> None:

@@ -33,6 +33,14 @@ def is_tenant_admin(user, tenant: Tenant) -> bool:
     return admin_tenants_for(user).filter(pk=tenant.pk).exists()
 
 
+def switchable_tenants(request) -> list[Tenant]:
+    """The user's tenants (tenants_for), read once per request: the header switcher lists
+    them and the active tenant is one of them."""
+    if not hasattr(request, "_switchable_tenants"):
+        request._switchable_tenants = list(tenants_for(request.user))
+    return request._switchable_tenants
+
+
 def active_tenant(request) -> Tenant | None:
     """The tenant chosen in the header switcher, or the user's first tenant.
 
@@ -40,14 +48,11 @@ def active_tenant(request) -> Tenant | None:
     """
     if hasattr(request, "_active_tenant"):
         return request._active_tenant
-    user = request.user
-    allowed = tenants_for(user)
-    tenant = None
+    allowed = switchable_tenants(request)
     chosen = request.session.get(SESSION_KEY)
-    if chosen is not None:
-        tenant = allowed.filter(pk=chosen).first()
-    if tenant is None and not user.is_superuser:
-        tenant = allowed.first()
+    tenant = next((t for t in allowed if t.pk == chosen), None)
+    if tenant is None and not request.user.is_superuser and allowed:
+        tenant = allowed[0]
     request._active_tenant = tenant
     return tenant
 
@@ -75,5 +80,5 @@ def active_tenant_context(request) -> dict:
         return {}
     return {
         "active_tenant": active_tenant(request),
-        "switchable_tenants": list(tenants_for(user).only("id", "name", "slug")),
+        "switchable_tenants": switchable_tenants(request),
     }

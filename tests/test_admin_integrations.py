@@ -146,14 +146,14 @@ def test_changelist_makes_the_same_number_of_queries_for_2_and_20_integrations(
 
     add(2)
     alice.get(CHANGELIST)  # the session is loaded once, like in any later visit
-    # session, user, active tenant, 2 counts, the rows with their related objects, the
-    # switcher's tenants; for the nav sidebar: 2 role checks (admin; admin or reviewer) and
+    # session, user, tenants (active one and the switcher's), 2 counts, the rows with their
+    # related objects; for the nav sidebar: 2 role checks (admin; admin or reviewer) and
     # 2 permission lookups (auth's models)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = alice.get(CHANGELIST)
     assert page(response).count("Configure and Integrate</a>") == 2
     add(18)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = alice.get(CHANGELIST)
     assert page(response).count("Configure and Integrate</a>") == 20
 

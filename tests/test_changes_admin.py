@@ -181,9 +181,9 @@ def test_list_runs_the_same_queries_for_30_or_300_accounts(
 ):
     data = make_synced_data(integration=make_integration(tenant=tenant), accounts=accounts, teams=3)
     assert data.changes >= accounts // 10
-    # session, user, tenants x2, role checks x2, integrations, recent runs, count, page,
+    # session, user, tenants, role checks x2, integrations, recent runs, count, page,
     # its integrations, permissions x2
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         response = reviewer_client.get(URL)
     assert len(rows(response)) == min(data.changes, 100)
 

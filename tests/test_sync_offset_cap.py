@@ -85,3 +85,10 @@ def test_past_ten_thousand_users_scim_and_search_reach_everyone(configured, big_
     assert again.message.startswith("Synced 10,000 of 10,198 users")
     assert stored_ids(configured, removed_at__isnull=False) == set()
     assert not AccountChange.objects.filter(run=again.run, kind=AccountChange.Kind.REMOVED).exists()
+    # The accounts it missed keep the last sync that saw them; the others read as seen by it.
+    assert last_seen(configured, beyond_cap[-1]) == complete.run.finished_at
+    assert last_seen(configured, ds.user_list()[0]["id"]) == again.run.finished_at
+
+
+def last_seen(integration, pagerduty_id: str):
+    return SyncedAccount.objects.select_related("integration").get(integration=integration, pagerduty_id=pagerduty_id).last_seen

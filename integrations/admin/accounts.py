@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from django.contrib import admin
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -399,7 +400,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
             {"fields": ("pagerduty_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
         ),
         ("Teams", {"fields": ("teams_table",)}),
-        ("Presence", {"fields": ("status_column", "first_seen_at", "last_seen_at", "removed_at")}),
+        ("Presence", {"fields": ("status_column", "first_seen_at", "last_seen_column", "removed_at")}),
         ("Change history", {"fields": ("history_table",)}),
     )
     readonly_fields = (
@@ -417,7 +418,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "teams_table",
         "status_column",
         "first_seen_at",
-        "last_seen_at",
+        "last_seen_column",
         "removed_at",
         "history_table",
     )
@@ -449,9 +450,10 @@ class SyncedAccountAdmin(ReviewerAdmin):
     def invitation_column(self, obj):
         return badge("pending", "pd-pending") if obj.invitation_pending else "-"
 
-    @admin.display(description="Last seen", ordering="last_seen_at")
+    # An empty last_seen_at is the latest of all (seen by the integration's last sync).
+    @admin.display(description="Last seen", ordering=F("last_seen_at").asc(nulls_last=True))
     def last_seen_column(self, obj):
-        return f"{timezone.localtime(obj.last_seen_at):%Y-%m-%d}"
+        return f"{timezone.localtime(obj.last_seen):%Y-%m-%d}" if obj.last_seen else "-"
 
     @admin.display(description="PagerDuty")
     def pagerduty_list_link(self, obj):

@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
                 ('created_via_sso', models.BooleanField(default=False, verbose_name='Created via SSO')),
                 ('html_url', models.URLField(blank=True, max_length=500, verbose_name='Link in PagerDuty')),
                 ('first_seen_at', models.DateTimeField(verbose_name='First seen')),
-                ('last_seen_at', models.DateTimeField(verbose_name='Last seen')),
+                ('last_seen_at', models.DateTimeField(blank=True, null=True, verbose_name='Last seen')),
                 ('removed_at', models.DateTimeField(blank=True, null=True, verbose_name='Removed from PagerDuty')),
                 ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accounts', to='integrations.integration')),
                 ('license', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='accounts', to='integrations.license')),

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -60,6 +60,18 @@ SCIM_PAGE_SIZE = 100
 SEARCH_MIN_PREFIX = 3  # shorter queries match nearly everyone (substrings of name and email)
 
 TEAMS_NOT_SYNCED_402 = "teams not synced: the account's plan has no teams (402)"
+
+# Each listing's entries as the snapshot keeps them. A page is parsed by the worker thread
+# that fetched it, so its raw JSON (several times larger) is dropped at once instead of being
+# held until the whole account is in: at 50,000 users that was most of the sync's memory.
+PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "users": mapping.user_fields,
+    "teams": mapping.team_fields,
+    "members": lambda raw, where: mapping.member_role(raw, "/teams/{id}/members"),
+    "license_allocations": mapping.allocation,
+}
+# User fields whose few distinct values repeat across thousands of users: kept once each.
+REPEATED_USER_FIELDS = ("role", "time_zone", "job_title")
 
 
 @dataclass
@@ -123,6 +135,7 @@ class PagerDutyFetcher:
         # email (lower case) → license id, from SCIM; fills allocations beyond the offset cap.
         self._scim_licenses: dict[str, str | None] | None = None
         self._error_lock = threading.Lock()
+        self._one_copy: dict[str, str] = {}  # see REPEATED_USER_FIELDS
 
     @property
     def requests(self) -> int:
@@ -169,6 +182,7 @@ class PagerDutyFetcher:
         )
 
         users_listing = self._listing(users_first.result(), "/users", "users")
+        listed_total = users_listing.first.total
         scim_first = self._submit(self._optional_scim_page, 1) if users_listing.capped else None
         teams, members_futures, teams_note = self._teams(teams_first.result())
         allocations = allocations_first.result()
@@ -178,18 +192,19 @@ class PagerDutyFetcher:
         users: dict[str, dict[str, Any]] = {}
         pages = 1 + len(users_listing.rest)
         for number, page in enumerate(users_listing.pages(), start=1):
-            self._merge_users(users, page.items, "/users")
+            users.update((fields["pagerduty_id"], fields) for fields in page.items)
             self.progress(f"users: page {number}/{pages} ({len(users)} accounts)")
+        del users_listing  # the search beyond the cap may fetch some of these users again: one copy
 
         snapshot = Snapshot(users=users, teams=teams)
         if teams_note:
             snapshot.notes.append(teams_note)
         if scim_first is not None:
-            self._reach_beyond_cap(snapshot, scim_first.result(), listed_total=users_listing.first.total)
+            self._reach_beyond_cap(snapshot, scim_first.result(), listed_total=listed_total)
 
         for number, (team_id, future) in enumerate(members_futures, start=1):
             page = future.result()
-            roster = dict(mapping.member_role(raw, "/teams/{id}/members") for raw in page.items)
+            roster = dict(page.items)
             if page.more:  # a roster beyond the offset cap: leave this team's memberships as they are
                 snapshot.notes.append(f"team {teams[team_id]['name']}: memberships not synced (over 10,000 members)")
             else:
@@ -207,8 +222,13 @@ class PagerDutyFetcher:
             params["total"] = "true"
         where = path if not extra else f"{path}?{'&'.join(extra)}"
         body = self.client.fetch_json(path, params)
+        items = [PARSERS[key](raw, where) for raw in mapping.page_items(body, key, where)]
+        if key == "users":
+            for fields in items:
+                for name in REPEATED_USER_FIELDS:
+                    fields[name] = self._one_copy.setdefault(fields[name], fields[name])
         return Page(
-            items=mapping.page_items(body, key, where),
+            items=items,
             more=mapping.page_more(body, where),
             total=mapping.page_total(body, where) if total else None,
         )
@@ -237,12 +257,6 @@ class PagerDutyFetcher:
         offsets = range(PAGE_SIZE, last_offset, PAGE_SIZE)
         return _Listing(first, [self._submit(self._page, path, key, offset, False, extra) for offset in offsets])
 
-    @staticmethod
-    def _merge_users(users: dict, items: list, where: str) -> None:
-        for raw in items:
-            fields = mapping.user_fields(raw, where)
-            users[fields["pagerduty_id"]] = fields
-
     # -- teams ----------------------------------------------------------------------------
     def _optional_teams_first(self) -> Page | str:
         try:
@@ -258,9 +272,7 @@ class PagerDutyFetcher:
             return None, [], "teams not synced: more than 10,000 teams"
         teams = {}
         for page in listing.pages():
-            for raw in page.items:
-                fields = mapping.team_fields(raw, "/teams")
-                teams[fields["pagerduty_id"]] = fields
+            teams.update((fields["pagerduty_id"], fields) for fields in page.items)
         self.progress(f"teams: {len(teams)} teams")
         members = [
             (team_id, self._submit(self._page_on_more, f"/teams/{quote(team_id, safe='')}/members", "members", 0))
@@ -293,9 +305,7 @@ class PagerDutyFetcher:
             fields = mapping.license_fields(raw, "/licenses")
             snapshot.licenses[fields["pagerduty_id"]] = fields
         for page in allocations.pages():
-            for raw in page.items:
-                user_id, license_id = mapping.allocation(raw, "/license_allocations")
-                snapshot.allocations[user_id] = license_id
+            snapshot.allocations.update(page.items)
         capped = allocations.capped
         if capped and self._scim_licenses is not None:
             # Allocations beyond the cap: SCIM told every user's license already.
@@ -358,8 +368,7 @@ class PagerDutyFetcher:
         missing = set(missing)
 
         def merge(page: Page) -> None:
-            for raw in page.items:
-                fields = mapping.user_fields(raw, "/users?query")
+            for fields in page.items:
                 users[fields["pagerduty_id"]] = fields
                 missing.discard(fields["email"].lower())
 
@@ -367,13 +376,15 @@ class PagerDutyFetcher:
         round_number = 0
         while groups:
             round_number += 1
-            probes = [
+            # Queues, each page let go once merged: a round can fetch thousands of pages.
+            probes = deque(
                 (group, self._submit(self._page, "/users", "users", 0, True, {"query": group.prefix}))
                 for group in groups
-            ]
-            paging: list[Future] = []
+            )
+            paging: deque[Future] = deque()
             groups = []
-            for group, future in probes:
+            while probes:
+                group, future = probes.popleft()
                 first = future.result()
                 merge(first)
                 left = [email for email in group.emails if email in missing]
@@ -390,8 +401,10 @@ class PagerDutyFetcher:
                         continue
                 # Page this query in full (or as far as the cap allows, for a whole email).
                 paging.extend(self._listing(first, "/users", "users", {"query": group.prefix}).rest)
-            for future in paging:
-                merge(future.result())
+                while paging and paging[0].done():  # merged as they come: not all held at once
+                    merge(paging.popleft().result())
+            while paging:
+                merge(paging.popleft().result())
             groups = [g for g in (_SearchGroup(g.prefix, [e for e in g.emails if e in missing]) for g in groups) if g.emails]
             self.progress(f"users: search round {round_number}, {len(missing):,} still to find")
         return missing

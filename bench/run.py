@@ -1,0 +1,429 @@
+"""`make bench`: one table of what a sync costs, against the limits PagerDuty sets.
+
+A fake PagerDuty (tests/fake_pagerduty) answers on 127.0.0.1 with a chosen latency and rate
+limit; the sync under test is `python manage.py syncpagerduty --integration ID` run as a
+process of its own and timed from spawn to exit. The bench's database is its own (see
+bench/database.py) and everything it starts is stopped and removed when it ends.
+
+    python -m bench [--database-url URL] [--only 1,2,3,4,5,6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import report
+from bench.database import BenchDatabase
+from bench.process import ROOT, Measured, run_measured
+
+RESULTS = ROOT / "bench" / "results"
+TOKEN = "bench-token-0123456789abcdef"
+
+USERS, TEAMS, SEED = 10_000, 200, 1
+LATENCY = 0.050  # seconds per request: a plausible round trip to api.pagerduty.com
+# PagerDuty allows 960 requests a minute per key; the same rate over a shorter window keeps the
+# run short while one sync still spans several windows.
+RATE_LIMIT, RATE_WINDOW = 160, 10.0
+MEMORY_USERS, MEMORY_TEAMS = 50_000, 200
+REVIEWER_ACCOUNTS = 100_000
+PAGE_LOADS = 5  # per reviewer page, after one warm-up load; the median is reported
+PROCESS_TIMEOUT = 240.0  # seconds; a hung process is killed and the bench fails
+FIRST_SYNC_RUNS = 3  # the latency-bound first sync, each into a fresh integration; the median counts
+
+Target = report.Target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="sqlite (default: a file in a temporary directory) or postgres://… (a dedicated "
+        "database bench_balkan_pd is created on that server and dropped afterwards)",
+    )
+    parser.add_argument(
+        "--only", metavar="N,N", default="1,2,3,4,5,6",
+        help="run only these scenarios (default: all; 3 needs 1, 6 compares with 1)",
+    )
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="balkan_pd_bench_"))
+    database = BenchDatabase.create(server_url=args.database_url, workdir=workdir)
+    started = time.perf_counter()
+    try:
+        bench = Bench(workdir=workdir, database=database)
+        bench.setup()
+        bench.run(scenarios={int(n) for n in args.only.split(",")})
+        text = report.render(
+            title=f"balkan_pd bench, {time.strftime('%Y-%m-%d %H:%M')}, {time.perf_counter() - started:.0f} s in all",
+            machine=bench.machine(),
+            settings=bench.settings_line(),
+            rows=bench.rows,
+        )
+        print(text)
+        RESULTS.mkdir(exist_ok=True)
+        name = f"latest-{database.vendor}.txt"
+        (RESULTS / name).write_text(text + "\n")
+        print(f"(also in bench/results/{name})")
+        return 0 if all(row.passed is not False for row in bench.rows) else 1
+    finally:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.db import connections
+
+            connections.close_all()  # PostgreSQL drops no database that is still in use
+        database.drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_environment(database_url: str) -> dict[str, str]:
+    """The environment of the bench and of every process it measures: fixed, never a .env."""
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "BALKAN_PD_DOTENV": "0",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SESSION_COOKIE_SECURE": "false",
+        "DJANGO_CSRF_COOKIE_SECURE": "false",
+        "DJANGO_SECURE_HSTS_SECONDS": "0",
+        "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def minimum_requests(ds) -> int:
+    """The fewest requests that carry the data: the formula of fetch.py's docstring."""
+
+    def pages(n: int) -> int:
+        return max(1, math.ceil(n / 100))
+
+    return (
+        pages(len(ds.users))
+        + pages(len(ds.teams))
+        + sum(pages(len(roster)) for roster in ds.members.values())
+        + 1
+        + pages(len(ds.allocations))
+    )
+
+
+def window_bound(*, requests: int, per_window: int, window: float, concurrency: int, latency: float) -> float:
+    """The least time `requests` can take under a fixed window, from the window's start.
+
+    The last request falls in window k = ceil(requests / per_window), which cannot open
+    before (k - 1) windows have passed; its requests then need at least
+    ceil(rest / concurrency) round trips. The last window is not waited out.
+    """
+    windows = math.ceil(requests / per_window)
+    rest = requests - (windows - 1) * per_window
+    return (windows - 1) * window + math.ceil(rest / concurrency) * latency
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    database: BenchDatabase
+    env: dict[str, str] = field(default_factory=dict)
+    rows: list[report.Row] = field(default_factory=list)
+    concurrency: int = 0
+
+    def setup(self) -> None:
+        self.env = bench_environment(self.database.url)
+        os.environ.update(self.env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        self.concurrency = settings.PAGERDUTY_MAX_CONCURRENCY
+        # Warm the disk cache for every measured process alike (engine and baseline).
+        run_measured(["manage.py", "syncpagerduty", "--help"], env=self.env, workdir=self.workdir, name="warm-up",
+                     timeout=PROCESS_TIMEOUT)
+
+    # -- the scenarios --------------------------------------------------------------------
+    def run(self, *, scenarios: set[int]) -> None:
+        if 5 in scenarios:
+            # First, while this process holds what a web server would (no fake PagerDuty with
+            # 60,000 users for its collector to walk) and the database has no other writes to
+            # digest; the syncs then run beside a big tenant, as they would in production.
+            self.reviewer_list()
+        self.syncs(scenarios)
+
+    def syncs(self, scenarios: set[int]) -> None:
+        from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+
+        dataset = generate_dataset(users=USERS, teams=TEAMS, seed=SEED)
+        minimum = minimum_requests(dataset)
+        with FakePagerDuty(dataset, token=TOKEN, latency=LATENCY) as fake:
+            first = self.latency_bound(fake, minimum) if scenarios & {1, 3, 6} else None
+            if 3 in scenarios:
+                self.unchanged_resync(fake, minimum)
+            if 2 in scenarios:
+                self.rate_bound(fake, minimum)
+            if 6 in scenarios:
+                self.baseline(fake, first)
+        if 4 in scenarios:
+            with FakePagerDuty(
+                generate_dataset(users=MEMORY_USERS, teams=MEMORY_TEAMS, seed=SEED), token=TOKEN, offset_cap=None
+            ) as fake:
+                self.memory(fake)
+
+    def latency_bound(self, fake, minimum: int) -> Measured:
+        runs, requests = [], set()
+        for number in range(1, FIRST_SYNC_RUNS + 1):
+            integration = self.integration("latency-bound" if number == 1 else f"latency-bound {number}")
+            fake.reset_log()
+            runs.append(self.sync(fake, integration, name=f"latency-bound-{number}"))
+            requests.add(fake.request_count)
+        measured = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+        sequential = minimum * LATENCY
+        scenario = (
+            f"1. Latency-bound first sync: {USERS:,} users, {TEAMS} teams, {LATENCY * 1000:.0f} ms a request, "
+            f"no rate limit (median of {FIRST_SYNC_RUNS} runs)"
+        )
+        self.rows += [
+            report.Row(scenario, "requests", "/".join(map(str, sorted(requests))),
+                       Target(f"= {minimum}, the minimum", requests == {minimum})),
+            report.Row(scenario, "wall time, process spawn to exit", f"{measured.seconds:.2f} s",
+                       Target.at_most(measured.seconds, 0.3 * sequential,
+                                      f"≤ 0.3 × sequential fetch ({minimum} × {LATENCY * 1000:.0f} ms = {sequential:.1f} s)"),
+                       note="runs: " + ", ".join(f"{run.seconds:.2f} s" for run in runs)),
+            report.Row(scenario, "SQL queries (first sync)", f"{measured.queries}",
+                       Target.at_most(measured.queries, 150, "≤ 150")),
+            report.Row(scenario, "rows written", f"{measured.rows_written:,}"),
+            report.Row(scenario, "peak RSS", f"{measured.peak_rss_mb:.0f} MB"),
+        ]
+        return measured
+
+    def unchanged_resync(self, fake, minimum: int) -> None:
+        integration = self.integration("latency-bound", create=False)
+        fake.reset_log()
+        measured = self.sync(fake, integration, name="unchanged-resync")
+        accounts = measured.rows_written_to("integrations_syncedaccount")
+        scenario = f"3. Unchanged re-sync of the {USERS:,} users"
+        self.rows += [
+            report.Row(scenario, "SQL queries", f"{measured.queries}", Target.at_most(measured.queries, 50, "≤ 50")),
+            report.Row(scenario, "account rows written", f"{accounts:,}",
+                       Target.exactly(accounts, 0, "= 0, nothing changed")),
+            report.Row(scenario, "rows written, all tables", f"{measured.rows_written:,}",
+                       note=", ".join(f"{t.removeprefix('integrations_')} {n}" for t, n in sorted(measured.stats["rows_written_by_table"].items()))),
+            report.Row(scenario, "requests", f"{fake.request_count}",
+                       Target.exactly(fake.request_count, minimum, f"= {minimum}, the minimum")),
+            report.Row(scenario, "wall time, process spawn to exit", f"{measured.seconds:.2f} s"),
+        ]
+
+    def rate_bound(self, fake, minimum: int) -> None:
+        integration = self.integration("rate-bound")
+        fake.reset_log()
+        fake.rate_limit(RATE_LIMIT, RATE_WINDOW)  # the first window opens now, at spawn
+        try:
+            measured = self.sync(fake, integration, name="rate-bound")
+        finally:
+            fake.rate_limit(None)
+        throttled = fake.count_429
+        bound = window_bound(
+            requests=minimum, per_window=RATE_LIMIT, window=RATE_WINDOW, concurrency=self.concurrency, latency=LATENCY
+        )
+        windows = math.ceil(fake.request_count / RATE_LIMIT)
+        scenario = (
+            f"2. Rate-bound: the same account, {RATE_LIMIT} requests per {RATE_WINDOW:.0f} s fixed window "
+            f"(PagerDuty's 960/min rate, shorter window), ratelimit-* headers, {LATENCY * 1000:.0f} ms a request"
+        )
+        self.rows += [
+            report.Row(scenario, "requests", f"{fake.request_count}",
+                       Target.exactly(fake.request_count, minimum + throttled,
+                                      f"= {minimum + throttled}: the minimum {minimum} + {throttled} retried 429s")),
+            report.Row(scenario, "wall time, process spawn to exit", f"{measured.seconds:.2f} s",
+                       Target.at_most(measured.seconds, 1.1 * bound,
+                                      f"≤ 1.1 × window bound {bound:.2f} s")),
+            report.Row(scenario, "429s received", f"{throttled}",
+                       Target.at_most(throttled, windows, f"≤ 1 per window ({windows} windows)")),
+        ]
+
+    def baseline(self, fake, engine: Measured) -> None:
+        integration = self.integration("baseline")
+        fake.reset_log()
+        measured = run_measured(
+            ["bench/baseline.py", "--integration", str(integration.pk)],
+            env={**self.env, "PAGERDUTY_API_BASE_URL": fake.base_url},
+            workdir=self.workdir,
+            name="baseline",
+            timeout=PROCESS_TIMEOUT,
+        )
+        _settle(fake)
+        ratio = measured.seconds / engine.seconds
+        scenario = "6. Baseline: the same sync as a first script (sequential pages, update_or_create per row)"
+        self.rows += [
+            report.Row(scenario, "wall time, process spawn to exit", f"{measured.seconds:.2f} s",
+                       note=f"{fake.request_count} requests, {measured.queries:,} SQL queries"),
+            report.Row(scenario, "engine speed-up (scenario 1)", f"{ratio:.1f}×", Target.at_least(ratio, 10, "≥ 10×")),
+        ]
+
+    def memory(self, fake) -> None:
+        integration = self.integration("memory")
+        measured = self.sync(fake, integration, name="memory")
+        scenario = (
+            f"4. Memory: first sync of {MEMORY_USERS:,} users, {MEMORY_TEAMS} teams, no latency; offset cap lifted in "
+            "the fake, but the sync keeps to PagerDuty's: users past 10,000 come through SCIM and /users?query"
+        )
+        self.rows += [
+            report.Row(scenario, "peak RSS of the sync process", f"{measured.peak_rss_mb:.0f} MB",
+                       Target.at_most(measured.peak_rss_mb, 200, "≤ 200 MB")),
+            report.Row(scenario, "wall time / requests / SQL queries",
+                       f"{measured.seconds:.1f} s / {fake.request_count} / {measured.queries}"),
+        ]
+
+    def reviewer_list(self) -> None:
+        from django.db import connection
+        from django.test import Client
+        from django.test.utils import CaptureQueriesContext
+
+        seconds, reviewer = self.seed_reviewer_tenant()
+        client = Client()
+        client.force_login(reviewer)
+        scenario = f"5. Reviewer list: accounts admin at {REVIEWER_ACCOUNTS:,} accounts (seeded in {seconds:.0f} s)"
+        url = "/admin/integrations/syncedaccount/"
+        for label, query in (
+            ("first page", ""),
+            ("filtered: role=admin", "?role=admin"),
+            ("search: user0424", "?q=user0424"),
+            ("page 50", "?p=50"),
+        ):
+            assert client.get(url + query).status_code == 200  # warm-up, as a reviewer clicking around
+            timings = []
+            for _ in range(PAGE_LOADS):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.get(url + query)
+                    timings.append(time.perf_counter() - started)
+                assert response.status_code == 200, (query, response.status_code)
+            ms = statistics.median(timings) * 1000
+            count = len(queries.captured_queries)
+            self.rows.append(
+                report.Row(scenario, f"{label}: queries / median time", f"{count} / {ms:.0f} ms",
+                           Target.both(Target.at_most(count, 15, "≤ 15 queries"), Target.at_most(ms, 300, "≤ 300 ms")),
+                           note=f"slowest of {PAGE_LOADS}: {max(timings) * 1000:.0f} ms")
+            )
+
+    # -- helpers --------------------------------------------------------------------------
+    def integration(self, description: str, *, create: bool = True):
+        """A configured PagerDuty integration of the bench tenant, as Configure and Integrate leaves it."""
+        from integrations.models import Integration, Tenant, ThirdPartyApplication
+
+        tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+        if not create:
+            return Integration.objects.get(tenant=tenant, description=description)
+        return Integration.objects.create(
+            tenant=tenant,
+            application=ThirdPartyApplication.objects.get(key="pagerduty"),
+            description=description,
+            access_token=TOKEN,
+            token_hint=TOKEN[-4:],
+            status=Integration.Status.PENDING,
+        )
+
+    def sync(self, fake, integration, *, name: str) -> Measured:
+        measured = run_measured(
+            ["manage.py", "syncpagerduty", "--integration", str(integration.pk)],
+            env={**self.env, "PAGERDUTY_API_BASE_URL": fake.base_url},
+            workdir=self.workdir,
+            name=name,
+            timeout=PROCESS_TIMEOUT,
+        )
+        _settle(fake)
+        return measured
+
+    def seed_reviewer_tenant(self):
+        from django.contrib.auth import get_user_model
+        from django.db import transaction
+
+        from integrations.models import Tenant, TenantMembership
+        from tests.factories import make_integration, make_synced_data
+
+        started = time.perf_counter()
+        tenant = Tenant.objects.create(slug="reviewed", name="Reviewed")
+        with transaction.atomic():
+            integration = make_integration(tenant=tenant, description=f"{REVIEWER_ACCOUNTS:,} accounts")
+            make_synced_data(integration=integration, accounts=REVIEWER_ACCOUNTS, teams=200, licenses=3)
+        self.settle_database()
+        reviewer = get_user_model().objects.create_user(username="bench-reviewer", is_staff=True)
+        TenantMembership.objects.create(user=reviewer, tenant=tenant, role=TenantMembership.Role.REVIEWER)
+        return time.perf_counter() - started, reviewer
+
+    def settle_database(self) -> None:
+        """As the database would be by the time a reviewer looks: statistics fresh, and the
+        earlier scenarios' writes vacuumed and checkpointed rather than competing with reads."""
+        from django.db import DatabaseError, connection
+
+        with connection.cursor() as cursor:
+            if connection.vendor != "postgresql":
+                cursor.execute("ANALYZE")
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                return
+            cursor.execute("VACUUM ANALYZE")
+            try:
+                cursor.execute("CHECKPOINT")
+            except DatabaseError:  # needs a superuser or pg_checkpoint: then autovacuum's timing it is
+                pass
+
+    def machine(self) -> str:
+        import platform
+
+        from django.db import connection
+
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if line.startswith("model name")),
+            platform.processor() or "unknown CPU",
+        )
+        mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), 0)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sqlite_version()" if connection.vendor == "sqlite" else "SHOW server_version")
+            version = cursor.fetchone()[0]
+        database = f"{'SQLite' if connection.vendor == 'sqlite' else 'PostgreSQL'} {version}"
+        return (
+            f"{cpu}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.1f} GiB RAM; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {database}"
+        )
+
+    def settings_line(self) -> str:
+        from django.conf import settings
+
+        return (
+            f"PAGERDUTY_MAX_CONCURRENCY={settings.PAGERDUTY_MAX_CONCURRENCY}, page size 100, "
+            f"PAGERDUTY_MAX_RETRIES={settings.PAGERDUTY_MAX_RETRIES}, "
+            f"PAGERDUTY_BACKOFF_BASE={settings.PAGERDUTY_BACKOFF_BASE:g} s; "
+            f"fake PagerDuty on 127.0.0.1 (tests/fake_pagerduty), seed {SEED}"
+        )
+
+
+def _settle(fake) -> None:
+    """The fake logs a request just after answering it: wait until its count stops moving."""
+    count = -1
+    while count != fake.request_count:
+        count = fake.request_count
+        time.sleep(0.05)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
