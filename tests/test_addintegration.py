@@ -15,6 +15,7 @@ from django_q.models import OrmQ
 
 from integrations import status
 from integrations.models import Integration, Tenant, TenantMembership
+from tests.databases import url_of_the_test_database
 from tests.conftest import TOKEN
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -231,21 +232,11 @@ def unused_port():
         return probe.getsockname()[1]
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host = db["HOST"] or "127.0.0.1"
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
-
-
 def run_command(fake, *args: str, token: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": url_of_the_test_database(),
         "PAGERDUTY_API_BASE_URL": fake.base_url,
     }
     return subprocess.run(

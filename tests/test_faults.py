@@ -46,7 +46,7 @@ from integrations.services import add_integration
 from integrations.sync import STALE_RUN_MESSAGE, UNEXPECTED_ERROR_MESSAGE, AlreadySyncing, sync_integration
 from tests.conftest import TOKEN
 from tests.fake_pagerduty import FakePagerDuty, generate_dataset
-from tests.test_qcluster import url_of_the_test_database
+from tests.databases import url_of_the_test_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELIST = reverse("admin:integrations_integration_changelist")

@@ -17,7 +17,6 @@ import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
@@ -29,6 +28,7 @@ from integrations.models import Integration, SyncRun, Tenant, ThirdPartyApplicat
 from integrations.schedule import DAILY_SCHEDULE_NAME
 from integrations.services import add_integration
 from tests.conftest import TOKEN
+from tests.databases import url_of_the_test_database
 
 ROOT = Path(__file__).resolve().parent.parent
 # Redis databases of the tests' own, so that a developer's queue (db 0) is never touched.
@@ -103,17 +103,6 @@ def test_timeouts_that_would_run_a_sync_twice_stop_start_up(env, complaint):
 
 
 # --- several qcluster processes -----------------------------------------------------------
-
-
-def url_of_the_test_database() -> str:
-    """The test database as a DATABASE_URL, for processes started by this test."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"])
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @contextmanager

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+
+from tests.databases import url_of_the_test_database
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are plain synchronous code, so Django's async guard does not apply.
@@ -119,17 +120,6 @@ def log_in(live_server, screenshot):
 
 
 # --- a real django-q2 cluster on the test database ------------------------------------------
-
-
-def url_of_the_test_database() -> str:
-    """The test database the live server uses, as a DATABASE_URL for a subprocess."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"])
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class QCluster:
