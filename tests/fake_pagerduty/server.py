@@ -272,16 +272,15 @@ class FakePagerDuty:
             self.max_concurrent = max(self.max_concurrent, self._in_flight)
             self._connections.add(conn)
 
-    def _record(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
-                status: int) -> None:
+    def _leave(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
+               status: int) -> None:
+        """The request is answered: logged, and no longer in flight, before the reply is sent,
+        so a client holding its response always finds both in the fake's counters."""
         with self._lock:
+            self._in_flight -= 1
             self._log.append(RecordedRequest(method, path, params, headers, status))
             if status == 429:
                 self.count_429 += 1
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -592,7 +591,7 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             params = parse_qs(split.query, keep_blank_values=True)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            recorded = False
+            left = False
             try:
                 self._discard_body()
                 try:
@@ -600,15 +599,12 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
                 except Exception:  # a bug in the fake: say so loudly, answer like PagerDuty would
                     traceback.print_exc()
                     reply = fake._error_reply(ApiError(500), split.path.startswith("/scim/"))
-                # Logged before the answer goes out: once a client has its response, a test
-                # reading the log finds the request there.
-                fake._record(self.command, split.path, params, headers, reply.status)
-                recorded = True
+                fake._leave(self.command, split.path, params, headers, reply.status)
+                left = True
                 self._send(reply)
             finally:
-                if not recorded:
-                    fake._record(self.command, split.path, params, headers, 0)
-                fake._leave()
+                if not left:  # the client hung up before we could answer
+                    fake._leave(self.command, split.path, params, headers, 0)
 
         def _discard_body(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
