@@ -107,21 +107,6 @@ def bench_environment(database_url: str) -> dict[str, str]:
     }
 
 
-def minimum_requests(ds) -> int:
-    """The fewest requests that carry the data: the formula of fetch.py's docstring."""
-
-    def pages(n: int) -> int:
-        return max(1, math.ceil(n / 100))
-
-    return (
-        pages(len(ds.users))
-        + pages(len(ds.teams))
-        + sum(pages(len(roster)) for roster in ds.members.values())
-        + 1
-        + pages(len(ds.allocations))
-    )
-
-
 def window_bound(*, requests: int, per_window: int, window: float, concurrency: int, latency: float) -> float:
     """The least time `requests` can take under a fixed window, from the window's start.
 
@@ -171,7 +156,7 @@ class Bench:
         from tests.fake_pagerduty import FakePagerDuty, generate_dataset
 
         dataset = generate_dataset(users=USERS, teams=TEAMS, seed=SEED)
-        minimum = minimum_requests(dataset)
+        minimum = dataset.minimum_requests()
         with FakePagerDuty(dataset, token=TOKEN, latency=LATENCY) as fake:
             first = self.latency_bound(fake, minimum) if scenarios & {1, 3, 6} else None
             if 3 in scenarios:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -24,14 +23,6 @@ from tests.conftest import TOKEN
 USERS = r"^/users$"
 
 
-def logged(fake, at_least: int) -> int:
-    """The fake's request count once it has logged `at_least` requests (it logs after answering)."""
-    deadline = time.monotonic() + 3
-    while fake.request_count < at_least and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return fake.request_count
-
-
 @pytest.fixture
 def client(fake_pagerduty):
     client = PagerDutyClient(token=TOKEN, region="us")
@@ -43,7 +34,7 @@ def test_every_request_is_a_get_with_the_token_and_version_headers(client, fake_
     body = client.fetch_json("/users", {"limit": 100})
 
     assert len(body["users"]) == 30
-    assert logged(fake_pagerduty, 1) == 1
+    assert fake_pagerduty.wait_for_requests(1) == 1
     [request] = fake_pagerduty.requests
     assert request.method == "GET"
     assert request.headers["authorization"] == f"Token token={TOKEN}"
@@ -68,7 +59,7 @@ def test_a_burst_of_5xx_is_retried_and_counted(client, fake_pagerduty):
     body = client.fetch_json("/users", {"limit": 100})
 
     assert len(body["users"]) == 30
-    assert logged(fake_pagerduty, 4) == 4
+    assert fake_pagerduty.wait_for_requests(4) == 4
     assert [r.status for r in fake_pagerduty.requests] == [503, 503, 502, 200]
     assert (client.request_count, client.retries) == (4, 3)
 
@@ -81,14 +72,14 @@ def test_5xx_that_never_ends_gives_up_after_the_retries(client, fake_pagerduty, 
         client.fetch_json("/users", {"limit": 100})
 
     assert str(raised.value) == "PagerDuty unreachable: PagerDuty answered 500 to /users (3 attempts)"
-    assert logged(fake_pagerduty, 3) == 3
+    assert fake_pagerduty.wait_for_requests(3) == 3
 
 
 def test_a_truncated_body_is_retried(client, fake_pagerduty):
     fake_pagerduty.inject(USERS, kind="truncated", times=1)
 
     assert len(client.fetch_json("/users", {"limit": 100})["users"]) == 30
-    assert logged(fake_pagerduty, 2) == 2
+    assert fake_pagerduty.wait_for_requests(2) == 2
     assert client.retries == 1
 
 
@@ -99,7 +90,7 @@ def test_a_stalled_answer_times_out_and_is_retried(fake_pagerduty, settings):
 
     assert len(client.fetch_json("/users", {"limit": 100})["users"]) == 30
     assert (client.request_count, client.retries) == (2, 1)
-    assert logged(fake_pagerduty, 2) == 2  # the stalled one is logged when it finally answers
+    assert fake_pagerduty.wait_for_requests(2) == 2  # the stalled one is logged when it finally answers
 
 
 @pytest.mark.parametrize("kind", ["malformed", "html"])
@@ -110,7 +101,7 @@ def test_a_body_that_is_not_json_is_an_unexpected_response_not_retried(client, f
         client.fetch_json("/users", {"limit": 100})
 
     assert str(raised.value) == "unexpected response: PagerDuty sent a response that is not JSON for /users"
-    assert logged(fake_pagerduty, 1) == 1
+    assert fake_pagerduty.wait_for_requests(1) == 1
 
 
 @pytest.mark.parametrize(
@@ -130,14 +121,14 @@ def test_client_errors_fail_at_once_in_plain_words(client, fake_pagerduty, statu
         client.fetch_json("/users", {"limit": 100})
 
     assert str(raised.value).startswith(message)
-    assert logged(fake_pagerduty, 1) == 1
+    assert fake_pagerduty.wait_for_requests(1) == 1
 
 
 def test_429_without_headers_backs_off_and_carries_on(client, fake_pagerduty):
     fake_pagerduty.inject(USERS, kind="throttle", times=4)
 
     assert len(client.fetch_json("/users", {"limit": 100})["users"]) == 30
-    assert logged(fake_pagerduty, 5) == 5
+    assert fake_pagerduty.wait_for_requests(5) == 5
     assert fake_pagerduty.count_429 == 4
     assert (client.request_count, client.retries) == (5, 4)
 
@@ -152,7 +143,7 @@ def test_429_that_never_ends_fails_with_a_rate_limit_message(client, fake_pagerd
 
     assert str(raised.value).startswith("rate limit: PagerDuty kept answering 429")
     # 0.04 s a time within 0.1 s: the third pause would pass the limit.
-    assert logged(fake_pagerduty, 3) == 3
+    assert fake_pagerduty.wait_for_requests(3) == 3
     assert fake_pagerduty.count_429 == 3
 
 
@@ -167,7 +158,7 @@ def test_threads_sharing_a_client_stay_inside_the_rate_limit_window(fake_pagerdu
 
     assert [page["users"][0]["id"] for page in pages] == [u["id"] for u in fake_pagerduty.dataset.user_list()[:12]]
     # Two windows; the target: at most one 429 in any of them.
-    assert logged(fake_pagerduty, client.request_count) == client.request_count
+    assert fake_pagerduty.wait_for_requests(client.request_count) == client.request_count
     assert fake_pagerduty.count_429 <= 1
     assert client.request_count == 12 + fake_pagerduty.count_429
 
@@ -197,11 +188,11 @@ def test_the_token_is_in_no_message_and_no_log_line(client, fake_pagerduty, capl
 
 def test_validate_token_is_one_request_and_rejects_a_wrong_token(fake_pagerduty):
     PagerDutyClient(token=TOKEN).validate_token()
-    assert logged(fake_pagerduty, 1) == 1
+    assert fake_pagerduty.wait_for_requests(1) == 1
 
     with pytest.raises(TokenRejected):
         PagerDutyClient(token="not-the-token").validate_token()
-    assert logged(fake_pagerduty, 2) == 2
+    assert fake_pagerduty.wait_for_requests(2) == 2
 
 
 def test_validate_token_does_not_retry(fake_pagerduty):
@@ -209,7 +200,7 @@ def test_validate_token_does_not_retry(fake_pagerduty):
 
     with pytest.raises(UnexpectedResponse):
         PagerDutyClient(token=TOKEN).validate_token()
-    assert logged(fake_pagerduty, 1) == 1
+    assert fake_pagerduty.wait_for_requests(1) == 1
 
 
 def test_ciphertext_is_never_sent_as_a_token(fake_pagerduty):

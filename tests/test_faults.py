@@ -86,14 +86,6 @@ def synced_state(integration: Integration) -> dict:
     }
 
 
-def logged(fake: FakePagerDuty, at_least: int) -> int:
-    """The fake's request count once it has logged `at_least` (it logs after answering)."""
-    deadline = time.monotonic() + 5
-    while fake.request_count < at_least and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return fake.request_count
-
-
 def list_page(client) -> str:
     return html.unescape(client.get(CHANGELIST).content.decode())
 
@@ -234,7 +226,7 @@ def test_a_pagerduty_fault_fails_the_sync_and_changes_no_row(synced, fake, setti
     assert not result.ok
     run = assert_failed_and_untouched(synced, before, message, admin=admin)
     # The run counts every request PagerDuty saw, retries included.
-    assert logged(fake, run.requests) == run.requests
+    assert fake.wait_for_requests(run.requests) == run.requests
     if fault.startswith("429"):
         assert fake.count_429 >= 2 and run.retries >= 2
     if fault.startswith(("5xx", "stalled", "truncated")):
@@ -257,7 +249,7 @@ def test_a_token_revoked_between_two_pages_fails_with_token_rejected(synced, fak
         admin=admin,
     )
     assert not result.ok
-    assert logged(fake, run.requests) == run.requests
+    assert fake.wait_for_requests(run.requests) == run.requests
     assert fake.count(status=200) >= 1 and fake.count(status=401) >= 1
     assert fake.count(r"^/users$", status=200) == 1  # the first page came, the rest did not
     fake.revoke_token_after(None)  # the customer saved a working token again
@@ -334,7 +326,7 @@ def test_the_database_failing_mid_write_rolls_every_row_back(synced, fake, admin
 
     assert len(executed) == 1 and executed[0].lstrip().upper().startswith("INSERT")
     run = assert_failed_and_untouched(synced, before, UNEXPECTED_ERROR_MESSAGE, admin=admin)
-    assert run.requests == logged(fake, run.requests)
+    assert run.requests == fake.wait_for_requests(run.requests)
     # The operator finds the cause in the log; the tenant admin sees plain words.
     assert "server closed the connection unexpectedly" in caplog.text
     assert "server closed" not in synced.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from datetime import timedelta
@@ -38,29 +37,6 @@ ACCOUNT_COLUMNS = (
     "pagerduty_id", "name", "email", "role", "job_title", "time_zone", "invitation_pending",
     "created_via_sso", "html_url", "license_id", "first_seen_at", "last_seen_at", "removed_at",
 )
-
-
-def logged(fake, at_least: int) -> int:
-    """The fake's request count once it has logged `at_least` requests (it logs after answering)."""
-    deadline = time.monotonic() + 3
-    while fake.request_count < at_least and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return fake.request_count
-
-
-def minimum_requests(ds) -> int:
-    """The fetch formula (integrations/connectors/pagerduty/fetch.py), from the dataset itself."""
-
-    def pages(n: int) -> int:
-        return max(1, math.ceil(n / 100))
-
-    return (
-        pages(len(ds.users))
-        + pages(len(ds.teams))
-        + sum(pages(len(roster)) for roster in ds.members.values())
-        + 1
-        + pages(len(ds.allocations))
-    )
 
 
 def configure(integration: Integration) -> Integration:
@@ -205,7 +181,7 @@ def test_an_account_without_users_is_connected_with_no_data(configured, start_fa
     assert result.ok
     assert (configured.status, configured.message) == (Integration.Status.CONNECTED, status.NO_DATA_AVAILABLE)
     # Every listing, even an empty one, is one request: users, teams, licenses, allocations.
-    assert result.run.requests == minimum_requests(fake.dataset) == 4
+    assert result.run.requests == fake.dataset.minimum_requests() == 4
 
 
 def test_an_unconfigured_integration_is_not_synced(tenant, fake_pagerduty):
@@ -228,11 +204,11 @@ def test_requests_are_the_formulas_minimum_and_only_gets(configured, start_fake)
 
     result = sync(configured)
 
-    expected = minimum_requests(fake.dataset)
+    expected = fake.dataset.minimum_requests()
     assert expected == 3 + 1 + 7 + 1 + 3
     assert result.run.requests == expected
     assert result.run.retries == 0
-    assert logged(fake, expected) == expected
+    assert fake.wait_for_requests(expected) == expected
     assert {r.method for r in fake.requests} == {"GET"}
     assert fake.count(r"^/users$") == 3
     assert {r.param("limit") for r in fake.requests if r.path != "/licenses"} == {"100"}
@@ -512,11 +488,11 @@ def test_5xx_bursts_timeouts_and_truncated_pages_are_retried(configured, fake_pa
 
     result = sync(configured)
 
-    expected = minimum_requests(fake_pagerduty.dataset) + 5
+    expected = fake_pagerduty.dataset.minimum_requests() + 5
     assert result.ok
     assert (result.run.requests, result.run.retries) == (expected, 5)
     assert SyncedAccount.objects.count() == 30
-    assert logged(fake_pagerduty, expected) == expected
+    assert fake_pagerduty.wait_for_requests(expected) == expected
 
 
 def test_a_429_storm_without_headers_is_waited_out(configured, fake_pagerduty):
@@ -526,7 +502,7 @@ def test_a_429_storm_without_headers_is_waited_out(configured, fake_pagerduty):
 
     assert result.ok
     assert result.run.retries == 6
-    assert result.run.requests == minimum_requests(fake_pagerduty.dataset) + 6
+    assert result.run.requests == fake_pagerduty.dataset.minimum_requests() + 6
 
 
 def test_a_rate_limited_sync_keeps_to_the_window(configured, fake_pagerduty, settings):
@@ -536,9 +512,9 @@ def test_a_rate_limited_sync_keeps_to_the_window(configured, fake_pagerduty, set
     result = sync(configured)
 
     assert result.ok
-    assert logged(fake_pagerduty, result.run.requests) == result.run.requests
+    assert fake_pagerduty.wait_for_requests(result.run.requests) == result.run.requests
     assert fake_pagerduty.count_429 <= 1
-    assert result.run.requests == minimum_requests(fake_pagerduty.dataset) + fake_pagerduty.count_429
+    assert result.run.requests == fake_pagerduty.dataset.minimum_requests() + fake_pagerduty.count_429
 
 
 def test_a_rate_limit_that_never_lifts_fails_with_a_rate_limit_message(configured, fake_pagerduty, settings):

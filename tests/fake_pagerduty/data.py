@@ -7,6 +7,7 @@ kind, so the server can serialise them as they are and tests can compare against
 from __future__ import annotations
 
 import functools
+import math
 import random
 import threading
 import unicodedata
@@ -175,6 +176,23 @@ class Dataset:
             if self._team_list is None:
                 self._team_list = list(self.teams.values())
             return self._team_list
+
+    def minimum_requests(self, *, page_size: int = 100) -> int:
+        """The fewest requests a full sync of this account needs (the formula of
+        integrations/connectors/pagerduty/fetch.py): users, teams and allocation pages, at
+        least one members page per team, and one /licenses request."""
+
+        def pages(n: int) -> int:
+            return max(1, math.ceil(n / page_size))
+
+        with self.lock:
+            return (
+                pages(len(self.users))
+                + pages(len(self.teams))
+                + sum(pages(len(roster)) for roster in self.members.values())
+                + 1
+                + pages(len(self.allocations))
+            )
 
     def team_members(self, team_id: str) -> list[tuple[str, str]]:
         """[(user id, team role)] of a team, in listing order."""

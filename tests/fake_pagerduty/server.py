@@ -248,6 +248,16 @@ class FakePagerDuty:
         with self._lock:
             return len(self._log)
 
+    def wait_for_requests(self, at_least: int, *, timeout: float = 5.0) -> int:
+        """The request count once at least `at_least` are logged, or when `timeout` runs out.
+
+        Answered requests are logged before their reply goes out; this waits only for one the
+        client gave up on (a timeout), which is logged when the fake finally answers it."""
+        deadline = time.monotonic() + timeout
+        while self.request_count < at_least and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.request_count
+
     def count(self, path_regex: str | None = None, *, method: str | None = None,
               status: int | None = None) -> int:
         pattern = re.compile(path_regex) if path_regex is not None else None
