@@ -6,18 +6,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from integrations.connectors.registry import CONNECTORS
+from integrations.connectors.base import ConfigField
+from integrations.connectors.registry import registered_keys
 from integrations.models import Integration, Tenant, ThirdPartyApplication
 
 OWNER_LABEL = "Primary Application Owner"
-
-ACCESS_TOKEN_HELP = (
-    "A read-only API key is required. In PagerDuty, log in as an admin or owner, go to "
-    "Integrations > Developer Tools > API Access Keys, click Create New API Key, enter a "
-    "description and check Read-only API Key. Preferably create it for a dedicated service "
-    "account rather than a person's account."
-)
-REGION_HELP = "Where your PagerDuty account is hosted: EU if you sign in at your-subdomain.eu.pagerduty.com."
 
 
 def members_of(tenants: QuerySet[Tenant] | list[Tenant]) -> QuerySet:
@@ -61,7 +54,7 @@ class IntegrationAddForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fixed_tenant = tenant
         self.fields["application"].queryset = ThirdPartyApplication.objects.filter(
-            key__in=list(CONNECTORS)
+            key__in=registered_keys()
         )
         if tenant is not None:
             del self.fields["tenant"]
@@ -97,29 +90,44 @@ class IntegrationChangeForm(forms.ModelForm):
 
 
 class ConfigureIntegrationForm(forms.Form):
-    """Configure and Integrate: the token is write-only, only its hint is ever shown back."""
+    """Configure and Integrate, built from the connector's configuration fields.
 
-    access_token = forms.CharField(
-        label="Access Token",
-        strip=True,
-        max_length=255,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text=ACCESS_TOKEN_HELP,
-    )
-    region = forms.ChoiceField(
-        label="Service Region", choices=Integration.Region.choices, help_text=REGION_HELP
-    )
+    Secret fields are write-only: never rendered back, only their saved hint is named.
+    Leaving a saved secret empty keeps it (it is checked again with the other values).
+    """
 
     def __init__(self, *args, integration: Integration, **kwargs):
-        super().__init__(*args, initial={"region": integration.region}, **kwargs)
+        super().__init__(*args, **kwargs)
         self.integration = integration
-        if integration.token_hint:
-            # Leaving it empty keeps the saved token; it is checked again with the region chosen.
-            self.fields["access_token"].required = False
-            self.fields["access_token"].help_text = (
-                f"A token is saved ({integration.token_hint}); enter a new one to replace it. "
-                f"{ACCESS_TOKEN_HELP}"
-            )
+        for config_field in integration.connector.configuration_fields:
+            self.fields[config_field.name] = self._form_field(config_field)
 
-    def token_to_validate(self) -> str:
-        return self.cleaned_data["access_token"] or self.integration.access_token
+    def _form_field(self, config_field: ConfigField) -> forms.Field:
+        if config_field.choices:
+            return forms.ChoiceField(
+                label=config_field.label,
+                choices=config_field.choices,
+                initial=self.integration.configuration.get(config_field.name, config_field.default),
+                help_text=config_field.help_text,
+            )
+        if not config_field.secret:
+            return forms.CharField(
+                label=config_field.label,
+                max_length=config_field.max_length,
+                initial=self.integration.configuration.get(config_field.name, config_field.default),
+                help_text=config_field.help_text,
+            )
+        hint = self.integration.secret_hints.get(config_field.name)
+        help_text = config_field.help_text
+        if hint:
+            help_text = (
+                f"A {config_field.label.lower()} is saved ({hint}); enter a new one to replace it. {help_text}"
+            )
+        return forms.CharField(
+            label=config_field.label,
+            strip=True,
+            max_length=config_field.max_length,
+            required=not hint,
+            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+            help_text=help_text,
+        )

@@ -1,15 +1,17 @@
-"""The domain of SPEC §3: tenants, the application catalogue, integrations and what syncs bring."""
+"""The domain: tenants, the application catalogue, integrations and what their syncs bring.
+
+Nothing here knows an application: an integration's connector (integrations/connectors/)
+says what its configuration holds and what its roles mean.
+"""
+
+from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
-from integrations.connectors.pagerduty.roles import (
-    PRIVILEGED_ROLES,
-    PRIVILEGED_TEAM_ROLES,
-    role_display_name,
-)
-from integrations.fields import EncryptedSecretField
+from integrations.connectors.base import Configuration, Connector, RoleCatalogue
+from integrations.connectors.registry import get_connector, registered_keys
+from integrations.fields import EncryptedSecretsField
 
 
 class Tenant(models.Model):
@@ -59,6 +61,12 @@ class ThirdPartyApplication(models.Model):
         return self.name
 
 
+class IntegrationQuerySet(models.QuerySet):
+    def configured(self):
+        """Integrations whose configuration was saved, of applications this code can sync."""
+        return self.filter(configured_at__isnull=False, application__key__in=registered_keys())
+
+
 class Integration(models.Model):
     """One tenant's connection to one application, with its configuration and sync status."""
 
@@ -68,10 +76,6 @@ class Integration(models.Model):
         SYNCING = "syncing", "Syncing"
         CONNECTED = "connected", "Connected"
         ERROR = "error", "Error"
-
-    class Region(models.TextChoices):
-        US = "us", "US"
-        EU = "eu", "EU"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     application = models.ForeignKey(
@@ -94,15 +98,17 @@ class Integration(models.Model):
     # means the worker died and the next sync may take over.
     sync_started_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # Configuration. The token is write-only: encrypted at rest, only its hint is ever shown.
-    access_token = EncryptedSecretField(max_length=255, blank=True, editable=False)
-    token_hint = models.CharField(max_length=8, blank=True, editable=False)
-    region = models.CharField(
-        "Service Region", max_length=2, choices=Region.choices, default=Region.US
-    )
+    # Configuration, as the connector's configuration fields name it. Secrets are write-only:
+    # encrypted at rest, only their hints (last four characters) are ever shown.
+    configuration = models.JSONField(default=dict, blank=True, editable=False)
+    secrets = EncryptedSecretsField()
+    secret_hints = models.JSONField(default=dict, blank=True, editable=False)
+    configured_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IntegrationQuerySet.as_manager()
 
     class Meta:
         ordering = ["tenant__name", "application__name", "id"]
@@ -116,12 +122,23 @@ class Integration(models.Model):
 
     @property
     def is_configured(self) -> bool:
-        return bool(self.access_token)
+        return self.configured_at is not None
+
+    @property
+    def connector(self) -> Connector:
+        return get_connector(self.application.key)
+
+    @property
+    def roles(self) -> RoleCatalogue:
+        return self.connector.roles
+
+    def connector_configuration(self) -> Configuration:
+        return Configuration(values=dict(self.configuration), secrets=dict(self.secrets))
 
 
 class Team(models.Model):
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="teams")
-    pagerduty_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     html_url = models.URLField(max_length=500, blank=True)
@@ -133,7 +150,7 @@ class Team(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "pagerduty_id"], name="unique_team_per_integration"
+                fields=["integration", "external_id"], name="unique_team_per_integration"
             )
         ]
 
@@ -145,7 +162,7 @@ class License(models.Model):
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="licenses"
     )
-    pagerduty_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255)
     description = models.CharField(max_length=500, blank=True)
     role_group = models.CharField(max_length=100, blank=True)
@@ -154,7 +171,7 @@ class License(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "pagerduty_id"], name="unique_license_per_integration"
+                fields=["integration", "external_id"], name="unique_license_per_integration"
             )
         ]
 
@@ -162,43 +179,45 @@ class License(models.Model):
         return self.name
 
 
+def last_seen_time(*, last_seen_at, removed_at, last_synced_at):
+    """When a sync last saw an account.
+
+    The engine leaves `last_seen_at` empty while every sync sees the account (so an
+    unchanged re-sync rewrites no row): it was then seen by the integration's last sync. It
+    is set once the account drops out of view or is removed.
+    """
+    if last_seen_at is not None or removed_at is not None:
+        return last_seen_at
+    return last_synced_at
+
+
 class SyncedAccountQuerySet(models.QuerySet):
     def active(self):
         return self.filter(removed_at__isnull=True)
 
-    def removed(self):
-        return self.filter(removed_at__isnull=False)
-
-    def privileged(self):
-        return self.filter(
-            Q(role__in=PRIVILEGED_ROLES)
-            | Q(team_memberships__role__in=PRIVILEGED_TEAM_ROLES)
-        ).distinct()
-
 
 class SyncedAccount(models.Model):
-    """One PagerDuty user as last seen by an integration."""
+    """One user of an application as last seen by an integration."""
 
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="accounts"
     )
-    pagerduty_id = models.CharField("PagerDuty id", max_length=64)
+    external_id = models.CharField("ID in the application", max_length=64)
     name = models.CharField(max_length=255)
     email = models.CharField(max_length=254)
-    role = models.CharField(max_length=64, help_text="The role as PagerDuty's API names it.")
+    role = models.CharField(max_length=64, help_text="The role as the application's API names it.")
     job_title = models.CharField(max_length=255, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
     invitation_pending = models.BooleanField(default=False)
     created_via_sso = models.BooleanField("Created via SSO", default=False)
-    html_url = models.URLField("Link in PagerDuty", max_length=500, blank=True)
+    html_url = models.URLField("Link in the application", max_length=500, blank=True)
     license = models.ForeignKey(
         License, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
     )
     first_seen_at = models.DateTimeField("First seen")
-    # Empty while every sync sees the account, so a sync rewrites no unchanged row: it was then
-    # seen by the integration's last sync. Set once it drops out of view (see `last_seen`).
+    # Empty while every sync sees the account: see `last_seen_time`.
     last_seen_at = models.DateTimeField("Last seen", null=True, blank=True)
-    removed_at = models.DateTimeField("Removed from PagerDuty", null=True, blank=True)
+    removed_at = models.DateTimeField("Removed from the application", null=True, blank=True)
 
     objects = SyncedAccountQuerySet.as_manager()
 
@@ -207,7 +226,7 @@ class SyncedAccount(models.Model):
         verbose_name = "synced account"
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "pagerduty_id"], name="unique_account_per_integration"
+                fields=["integration", "external_id"], name="unique_account_per_integration"
             )
         ]
         indexes = [
@@ -222,7 +241,7 @@ class SyncedAccount(models.Model):
 
     @property
     def role_display(self) -> str:
-        return role_display_name(self.role)
+        return self.integration.roles.display(self.role)
 
     @property
     def is_active(self) -> bool:
@@ -230,23 +249,19 @@ class SyncedAccount(models.Model):
 
     @property
     def last_seen(self):
-        """When a sync last saw this account: the integration's last sync while it is in view."""
-        if self.last_seen_at is not None or self.removed_at is not None:
-            return self.last_seen_at
-        return self.integration.last_synced_at
+        return last_seen_time(
+            last_seen_at=self.last_seen_at,
+            removed_at=self.removed_at,
+            last_synced_at=self.integration.last_synced_at,
+        )
 
 
 class TeamMembership(models.Model):
-    class Role(models.TextChoices):
-        MANAGER = "manager", "Manager"
-        RESPONDER = "responder", "Responder"
-        OBSERVER = "observer", "Observer"
-
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     account = models.ForeignKey(
         SyncedAccount, on_delete=models.CASCADE, related_name="team_memberships"
     )
-    # Kept as PagerDuty sent it: an unknown team role is stored, not dropped.
+    # Kept as the application sent it: an unknown team role is stored, not dropped.
     role = models.CharField(max_length=32)
 
     class Meta:
@@ -343,10 +358,4 @@ class AccountChange(models.Model):
     @property
     def grants_privilege(self) -> bool:
         """True when this change gives the account a privileged role it did not have."""
-        if self.kind == self.Kind.ROLE_CHANGED:
-            return self.new_value in PRIVILEGED_ROLES and self.old_value not in PRIVILEGED_ROLES
-        if self.kind == self.Kind.TEAM_ROLE_CHANGED:
-            return self.new_value in PRIVILEGED_TEAM_ROLES and self.old_value not in PRIVILEGED_TEAM_ROLES
-        if self.kind in (self.Kind.ADDED, self.Kind.RETURNED):
-            return self.new_value in PRIVILEGED_ROLES
-        return False
+        return self.integration.roles.grants_privilege(kind=self.kind, old=self.old_value, new=self.new_value)

@@ -1,4 +1,4 @@
-"""The daily sync (SPEC §6): one django-q2 schedule, and the fan-out it triggers.
+"""The daily sync's one django-q2 schedule.
 
 `ensure_daily_schedule` runs after every `migrate` (integrations/apps.py); the schedule calls
 `integrations.tasks.sync_all_integrations`, which queues one task per configured integration so
@@ -7,21 +7,13 @@ that every worker of the cluster, on any machine, takes a share of the day's syn
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_q.models import Schedule
-
-from integrations.connectors.registry import CONNECTORS
-from integrations.models import Integration, SyncRun
-from integrations.tasks import queue_sync
-
-logger = logging.getLogger(__name__)
 
 DAILY_SCHEDULE_NAME = "balkan_pd: daily PagerDuty sync"
 DAILY_SCHEDULE_FUNC = "integrations.tasks.sync_all_integrations"
@@ -91,28 +83,3 @@ def ensure_daily_schedule(*, using: str = "default") -> tuple[Schedule, bool]:
         if changed:
             schedule.save(using=using)
     return schedule, changed
-
-
-def integrations_to_sync(*, now: datetime | None = None) -> QuerySet[Integration]:
-    """Configured integrations of applications with a connector that no live sync holds.
-
-    A sync older than SYNC_STALE_AFTER_SECONDS is taken as dead, so its integration is included:
-    the sync service takes the lock over.
-    """
-    now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
-    return (
-        Integration.objects.exclude(access_token="")
-        .filter(application__key__in=list(CONNECTORS))
-        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale_before))
-        .order_by("id")
-    )
-
-
-def queue_daily_syncs() -> list[int]:
-    """Queue one sync task per integration due; returns the ids of the integrations queued."""
-    integration_ids = list(integrations_to_sync().values_list("id", flat=True))
-    for integration_id in integration_ids:
-        queue_sync(integration_id=integration_id, trigger=SyncRun.Trigger.SCHEDULE.value)
-    logger.info("daily sync: queued %d integration(s)", len(integration_ids))
-    return integration_ids

@@ -6,16 +6,15 @@ the pages and the export that use them must stay flat at 100,000 accounts.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from integrations.connectors.pagerduty.roles import (
-    PRIVILEGED_ROLES,
-    PRIVILEGED_TEAM_ROLES,
-    ROLE_DISPLAY_NAMES,
-    TEAM_ROLES,
-    role_display_name,
-)
+from integrations.connectors.base import RoleCatalogue
+from integrations.connectors.registry import get_connector, registered_keys
 from integrations.models import (
     AccountChange,
     Integration,
@@ -39,11 +38,55 @@ def integrations_of(*, tenants: QuerySet[Tenant]) -> QuerySet[Integration]:
     )
 
 
+def integrations_to_sync(*, now: datetime | None = None) -> QuerySet[Integration]:
+    """Configured integrations that no live sync holds.
+
+    A sync older than SYNC_STALE_AFTER_SECONDS is taken as dead, so its integration is included:
+    the sync runner takes the lock over.
+    """
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
+    return (
+        Integration.objects.configured()
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale_before))
+        .order_by("id")
+    )
+
+
+# --- Roles: each application's catalogue, as conditions ----------------------------------
+
+
+def _per_application(condition, *, application_path: str = "integration__application__key") -> Q:
+    """`condition(roles)` for each application's accounts, OR-ed together.
+
+    With one application registered (production: PagerDuty) no application test is needed,
+    so the condition stays on the row's own indexed columns.
+    """
+    keys = registered_keys()
+    if len(keys) == 1:
+        return condition(get_connector(keys[0]).roles)
+    combined = Q(pk__in=[])
+    for key in keys:
+        combined |= Q(**{application_path: key}) & condition(get_connector(key).roles)
+    return combined
+
+
+def catalogues_of(*, integration_ids: list[int]) -> list[RoleCatalogue]:
+    """The role catalogues of these integrations' applications, each once, in registry order."""
+    keys = set(
+        Integration.objects.filter(pk__in=integration_ids).values_list("application__key", flat=True)
+    )
+    return [get_connector(key).roles for key in registered_keys() if key in keys]
+
+
 # --- Conditions shared by filters, summaries and exports ---------------------------------
 
 
-def manages_a_team(*, team_id: int | None = None) -> Exists:
-    return holds_team_role(roles=PRIVILEGED_TEAM_ROLES, team_id=team_id)
+def manages_a_team(*, team_id: int | None = None) -> Q:
+    """Accounts with a privileged team role (a PagerDuty team manager, say)."""
+    return _per_application(
+        lambda roles: Q(holds_team_role(roles=roles.privileged_team_roles, team_id=team_id))
+    )
 
 
 def holds_team_role(*, roles, team_id: int | None = None) -> Exists:
@@ -60,20 +103,25 @@ def in_team(*, team_id: int) -> Exists:
 
 
 def privileged_accounts_q() -> Q:
-    """SPEC §4: `owner` and `admin` are privileged, and so is a team manager."""
-    return Q(role__in=PRIVILEGED_ROLES) | Q(manages_a_team())
+    """Accounts with a privileged role, or a privileged role in a team."""
+    return _per_application(lambda roles: Q(role__in=roles.privileged)) | manages_a_team()
 
 
 def grants_privilege_q() -> Q:
-    """The database form of AccountChange.grants_privilege (kept equal to it by a test)."""
+    """The database form of RoleCatalogue.grants_privilege (kept equal to it by a test)."""
     kind = AccountChange.Kind
-    return (
-        Q(kind=kind.ROLE_CHANGED, new_value__in=PRIVILEGED_ROLES)
-        & ~Q(old_value__in=PRIVILEGED_ROLES)
-    ) | (
-        Q(kind=kind.TEAM_ROLE_CHANGED, new_value__in=PRIVILEGED_TEAM_ROLES)
-        & ~Q(old_value__in=PRIVILEGED_TEAM_ROLES)
-    ) | Q(kind__in=(kind.ADDED, kind.RETURNED), new_value__in=PRIVILEGED_ROLES)
+
+    def condition(roles: RoleCatalogue) -> Q:
+        return (
+            (Q(kind=kind.ROLE_CHANGED, new_value__in=roles.privileged) & ~Q(old_value__in=roles.privileged))
+            | (
+                Q(kind=kind.TEAM_ROLE_CHANGED, new_value__in=roles.privileged_team_roles)
+                & ~Q(old_value__in=roles.privileged_team_roles)
+            )
+            | Q(kind__in=(kind.ADDED, kind.RETURNED), new_value__in=roles.privileged)
+        )
+
+    return _per_application(condition)
 
 
 # --- Lists ---------------------------------------------------------------------------------
@@ -103,9 +151,14 @@ def with_account_relations(accounts: QuerySet[SyncedAccount]) -> QuerySet[Synced
 
 
 def role_choices(*, integration_ids: list[int]) -> list[tuple[str, str]]:
-    """Every role of SPEC §4's table, then any other value these integrations' accounts hold."""
-    unknown = sorted(set(roles_in_use(integration_ids=integration_ids)) - ROLE_DISPLAY_NAMES.keys())
-    return [(role, role_display_name(role)) for role in [*ROLE_DISPLAY_NAMES, *unknown]]
+    """Every role of these integrations' catalogues, then any other value their accounts hold."""
+    choices: dict[str, str] = {}
+    for roles in catalogues_of(integration_ids=integration_ids):
+        for role, display in roles.display_names.items():
+            choices.setdefault(role, display)
+    for role in sorted(set(roles_in_use(integration_ids=integration_ids)) - choices.keys()):
+        choices[role] = role
+    return list(choices.items())
 
 
 def roles_in_use(*, integration_ids: list[int]) -> list[str]:
@@ -138,8 +191,11 @@ def roles_in_use(*, integration_ids: list[int]) -> list[str]:
         return [role for (role,) in cursor.fetchall()]
 
 
-def team_role_choices() -> list[tuple[str, str]]:
-    return [(role, role.capitalize()) for role in TEAM_ROLES]
+def team_role_choices(*, integration_ids: list[int]) -> list[tuple[str, str]]:
+    roles = dict.fromkeys(
+        role for catalogue in catalogues_of(integration_ids=integration_ids) for role in catalogue.team_roles
+    )
+    return [(role, role.capitalize()) for role in roles]
 
 
 def teams_of(*, integration_ids: list[int]) -> QuerySet[Team]:
@@ -179,7 +235,11 @@ def with_team_figures(teams: QuerySet[Team]) -> QuerySet[Team]:
         Prefetch(
             "memberships",
             queryset=TeamMembership.objects.filter(
-                role__in=PRIVILEGED_TEAM_ROLES, account__removed_at__isnull=True
+                _per_application(
+                    lambda roles: Q(role__in=roles.privileged_team_roles),
+                    application_path="team__integration__application__key",
+                ),
+                account__removed_at__isnull=True,
             )
             .select_related("account")
             .order_by("account__name", "account_id"),
@@ -210,9 +270,11 @@ def active_member_counts(*, team_ids: list[int]) -> dict[int, int]:
 def account_summary(*, integration: Integration) -> dict:
     """What a reviewer wants at a glance about one integration's accounts, in three queries.
 
-    Counts are of accounts still present in PagerDuty; `by_role` follows SPEC §4's order,
-    then unknown roles, each with its share of the active accounts (for the bars).
+    Counts are of accounts still present in the application; `by_role` follows its role
+    catalogue's order, then unknown roles, each with its share of the active accounts (for
+    the bars).
     """
+    roles = integration.roles
     per_role = {
         row["role"]: row
         for row in SyncedAccount.objects.filter(integration=integration)
@@ -229,10 +291,10 @@ def account_summary(*, integration: Integration) -> dict:
     managers_only = (
         TeamMembership.objects.filter(
             team__integration=integration,
-            role__in=PRIVILEGED_TEAM_ROLES,
+            role__in=roles.privileged_team_roles,
             account__removed_at__isnull=True,
         )
-        .exclude(account__role__in=PRIVILEGED_ROLES)
+        .exclude(account__role__in=roles.privileged)
         .values("account_id")
         .distinct()
         .count()
@@ -244,14 +306,14 @@ def account_summary(*, integration: Integration) -> dict:
     )
 
     active = sum(row["active"] for row in per_role.values())
-    order = [*ROLE_DISPLAY_NAMES, *sorted(per_role.keys() - ROLE_DISPLAY_NAMES.keys())]
+    order = [*roles.display_names, *sorted(per_role.keys() - roles.display_names.keys())]
     by_role = [
         {
             "role": role,
-            "display": role_display_name(role),
+            "display": roles.display(role),
             "count": per_role[role]["active"],
             "percent": round(100 * per_role[role]["active"] / active, 1) if active else 0,
-            "privileged": role in PRIVILEGED_ROLES,
+            "privileged": roles.is_privileged(role),
         }
         for role in order
         if per_role.get(role, {}).get("active")

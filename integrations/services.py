@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from integrations import status
+from integrations.connectors.base import Configuration
 from integrations.connectors.registry import get_connector
 from integrations.models import Integration, Tenant, TenantMembership, ThirdPartyApplication
+from integrations.secrets import Secret
+from integrations.tasks import queue_sync
 
 
 def validate_owner(*, tenant: Tenant, owner) -> None:
@@ -48,53 +54,72 @@ def update_integration(*, integration: Integration, owner=None, description: str
     return integration
 
 
-def token_hint(token: str) -> str:
-    return f"••••{token[-4:]}" if len(token) > 4 else "••••"
+def configure_integration(*, integration: Integration, values: Mapping[str, str | Secret]) -> Integration:
+    """Validate a configuration with the application, then save it and queue the first sync.
 
-
-def configure_integration(*, integration: Integration, access_token: str, region: str) -> Integration:
-    """Validate the token with the application, then save it and queue the first sync.
-
-    Raises IntegrationError when the application refuses the token; then nothing is saved.
+    Raises IntegrationError when the application refuses it; then nothing is saved.
     """
-    access_token = validate_configuration(
-        application=integration.application, access_token=access_token, region=region
+    configuration = validate_configuration(
+        application=integration.application, values=values, current=integration
     )
-    return save_configuration(integration=integration, access_token=access_token, region=region)
+    return save_configuration(integration=integration, configuration=configuration)
 
 
-def validate_configuration(*, application: ThirdPartyApplication, access_token: str, region: str) -> str:
-    """Check a token with the application (one read-only request); return it cleaned.
+def validate_configuration(
+    *,
+    application: ThirdPartyApplication,
+    values: Mapping[str, str | Secret],
+    current: Integration | None = None,
+) -> Configuration:
+    """Check a configuration with the application (one read-only request); return it cleaned.
 
-    Writes nothing, so callers can check before opening a transaction (`addintegration`
-    creates its tenant and integration only for an accepted token, without holding a
-    transaction open across the request).
+    `values` holds the connector's configuration fields by name. A secret left empty keeps
+    the one `current` has saved (and is checked again); plain values left empty keep theirs,
+    else take the field's default. Writes nothing, so callers can check before opening a
+    transaction (`addintegration` creates its tenant and integration only for an accepted
+    configuration, without holding a transaction open across the request).
     """
-    access_token = access_token.strip()
-    if not access_token:
-        raise ValidationError({"access_token": "Enter the access token."})
-    if region not in Integration.Region.values:
-        raise ValidationError({"region": f"Unknown service region {region!r}."})
-    get_connector(application.key).validate_credentials(access_token=access_token, region=region)
-    return access_token
+    connector = get_connector(application.key)
+    plain: dict[str, str] = {}
+    secrets: dict[str, Secret] = {}
+    errors: dict[str, str] = {}
+    for field in connector.configuration_fields:
+        value = values.get(field.name)
+        if isinstance(value, str):
+            value = value.strip()
+        if field.secret:
+            if isinstance(value, str):
+                value = Secret(value)
+            if not value and current is not None:
+                value = current.secrets.get(field.name)
+            if not value:
+                errors[field.name] = f"Enter the {field.label.lower()}."
+                continue
+            secrets[field.name] = value
+        else:
+            value = value or (current.configuration.get(field.name) if current else "") or field.default
+            if field.choices and value not in dict(field.choices):
+                errors[field.name] = f"Unknown {field.label.lower()} {value!r}."
+                continue
+            plain[field.name] = value
+    if errors:
+        raise ValidationError(errors)
+    configuration = Configuration(values=plain, secrets=secrets)
+    connector.validate_credentials(configuration=configuration)
+    return configuration
 
 
-def save_configuration(*, integration: Integration, access_token: str, region: str) -> Integration:
-    """Store a token that validate_configuration accepted, and queue the first sync."""
+def save_configuration(*, integration: Integration, configuration: Configuration) -> Integration:
+    """Store a configuration that validate_configuration accepted, and queue the first sync."""
     with transaction.atomic():
         integration = Integration.objects.select_for_update().get(pk=integration.pk)
-        integration.access_token = access_token
-        integration.token_hint = token_hint(access_token)
-        integration.region = region
+        integration.configuration = dict(configuration.values)
+        integration.secrets = dict(configuration.secrets)
+        integration.secret_hints = {name: secret.hint for name, secret in configuration.secrets.items()}
+        integration.configured_at = timezone.now()
         if integration.status != Integration.Status.SYNCING:
             integration.status = Integration.Status.PENDING
             integration.message = status.AWAITING_FIRST_SYNC
         integration.save()
-        transaction.on_commit(lambda: _queue_first_sync(integration.pk))
+        transaction.on_commit(lambda: queue_sync(integration_id=integration.pk, trigger="configure"))
     return integration
-
-
-def _queue_first_sync(integration_id: int) -> None:
-    from integrations.tasks import queue_sync  # late: tasks import the sync machinery
-
-    queue_sync(integration_id=integration_id, trigger="configure")

@@ -1,4 +1,4 @@
-"""The Status/Message pairs of SPEC §5, in one place."""
+"""The Status/Message pairs an integration shows, in one place."""
 
 NOT_CONFIGURED = "Configure and Integrate to start syncing"
 AWAITING_FIRST_SYNC = "Awaiting first sync"

@@ -10,6 +10,10 @@ import logging
 
 from django_q.tasks import async_task
 
+from integrations.models import Integration, SyncRun
+from integrations.selectors import integrations_to_sync
+from integrations.sync import AlreadySyncing, NotConfigured, sync_integration
+
 logger = logging.getLogger(__name__)
 
 
@@ -26,10 +30,6 @@ def queue_sync(*, integration_id: int, trigger: str) -> str:
 
 def sync_integration_task(integration_id: int, trigger: str) -> str:
     """Run one sync, exactly as `syncpagerduty` does."""
-    # Late: the sync engine's imports (models, connectors) stay out of this module's import.
-    from integrations.models import Integration
-    from integrations.sync import AlreadySyncing, NotConfigured, sync_integration
-
     try:
         summary = sync_integration(integration_id=integration_id, trigger=trigger).summary()
     except AlreadySyncing:
@@ -45,9 +45,16 @@ def sync_integration_task(integration_id: int, trigger: str) -> str:
     return summary
 
 
+def queue_daily_syncs() -> list[int]:
+    """Queue one sync task per integration due; returns the ids of the integrations queued."""
+    integration_ids = list(integrations_to_sync().values_list("id", flat=True))
+    for integration_id in integration_ids:
+        queue_sync(integration_id=integration_id, trigger=SyncRun.Trigger.SCHEDULE.value)
+    logger.info("daily sync: queued %d integration(s)", len(integration_ids))
+    return integration_ids
+
+
 def sync_all_integrations() -> str:
     """The daily schedule's task: one queued sync per configured integration."""
-    from integrations.schedule import queue_daily_syncs  # late: schedule imports queue_sync
-
     queued = queue_daily_syncs()
     return f"queued {len(queued)} integration sync(s)"

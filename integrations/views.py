@@ -1,4 +1,4 @@
-"""The tenant switcher of the admin header (SPEC §5.0)."""
+"""The tenant switcher of the admin header."""
 
 from __future__ import annotations
 

@@ -27,11 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from integrations import exports, selectors
 from integrations.admin.base import ReadOnlyTenantScopedAdmin, TenantScopedAdmin, tenants_with_role
-from integrations.connectors.pagerduty.roles import (
-    PRIVILEGED_ROLES,
-    PRIVILEGED_TEAM_ROLES,
-    role_display_name,
-)
+from integrations.connectors.base import RoleCatalogue
 from integrations.models import AccountChange, SyncedAccount, Team
 
 # --- Counting without COUNT(*) over 100,000 rows -------------------------------------------
@@ -208,7 +204,7 @@ class TeamRoleFilter(ScopedFilter):
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        return selectors.team_role_choices()
+        return selectors.team_role_choices(integration_ids=self.integration_ids(request))
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -320,16 +316,16 @@ def badge(text: str, css: str):
     return format_html('<span class="pd-badge {}">{}</span>', css, text)
 
 
-def role_html(role: str):
-    display = role_display_name(role)
-    privileged = format_html(" {}", badge("privileged", "pd-privileged")) if role in PRIVILEGED_ROLES else ""
+def role_html(role: str, roles: RoleCatalogue):
+    display = roles.display(role)
+    privileged = format_html(" {}", badge("privileged", "pd-privileged")) if roles.is_privileged(role) else ""
     if display == role:
         return format_html("{}{}", display, privileged)
     return format_html('{} <span class="pd-quiet">({})</span>{}', display, role, privileged)
 
 
-def team_role_html(role: str):
-    if role in PRIVILEGED_TEAM_ROLES:
+def team_role_html(role: str, roles: RoleCatalogue):
+    if role in roles.privileged_team_roles:
         return format_html('<strong class="pd-privileged-text">{}</strong>', role)
     return format_html("{}", role)
 
@@ -389,7 +385,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         PresenceFilter,
         LicenseFilter,
     )
-    search_fields = ("name", "email", "=pagerduty_id")
+    search_fields = ("name", "email", "=external_id")
     search_help_text = "Search by name, email (any part) or PagerDuty id (exact)."
     actions = ("export_csv", "export_json")
     ordering = ("name", "id")
@@ -397,7 +393,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         (None, {"fields": ("name", "email", "role_column", "job_title", "time_zone", "integration_column")}),
         (
             "In PagerDuty",
-            {"fields": ("pagerduty_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
+            {"fields": ("external_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
         ),
         ("Teams", {"fields": ("teams_table",)}),
         ("Presence", {"fields": ("status_column", "first_seen_at", "last_seen_column", "removed_at")}),
@@ -410,7 +406,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "job_title",
         "time_zone",
         "integration_column",
-        "pagerduty_id",
+        "external_id",
         "pagerduty_link",
         "license_column",
         "invitation_pending",
@@ -461,7 +457,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
 
     @admin.display(description="Role", ordering="role")
     def role_column(self, obj):
-        return role_html(obj.role)
+        return role_html(obj.role, obj.integration.roles)
 
     @admin.display(description="Teams (team role)")
     def teams_column(self, obj):
@@ -471,7 +467,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         return format_html_join(
             ", ",
             "{} ({})",
-            ((membership.team.name, team_role_html(membership.role)) for membership in memberships),
+            ((membership.team.name, team_role_html(membership.role, obj.integration.roles)) for membership in memberships),
         )
 
     @admin.display(description="License", ordering="license__name")
@@ -497,7 +493,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
                 safe_link(membership.team.html_url, membership.team.name)
                 if membership.team.html_url
                 else membership.team.name,
-                team_role_html(membership.role),
+                team_role_html(membership.role, obj.integration.roles),
                 "removed" if membership.team.removed_at else "active",
             )
             for membership in obj.team_memberships.all()
@@ -507,7 +503,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     @admin.display(description="Changes seen by syncs")
     def history_table(self, obj):
         changes = selectors.account_changes(account=obj, limit=self.history_limit)
-        rows = [change_row(change) for change in changes]
+        rows = [change_row(change, obj.integration.roles) for change in changes]
         body = table(["When", "Change", "Detail", "Sync run"], rows, "No change recorded yet.")
         if len(changes) < self.history_limit:
             return body
@@ -537,10 +533,10 @@ def export_response(*, queryset, fmt: str) -> StreamingHttpResponse:
 # --- Changes -------------------------------------------------------------------------------
 
 
-def describe_change(change: AccountChange):
+def describe_change(change: AccountChange, roles: RoleCatalogue):
     kind = AccountChange.Kind
     if change.kind == kind.ROLE_CHANGED:
-        return format_html("{} → {}", role_display_name(change.old_value), role_display_name(change.new_value))
+        return format_html("{} → {}", roles.display(change.old_value), roles.display(change.new_value))
     if change.kind == kind.TEAM_ROLE_CHANGED:
         team = change.team.name if change.team_id else "a team"
         if not change.old_value:
@@ -551,14 +547,14 @@ def describe_change(change: AccountChange):
     if change.kind == kind.EMAIL_CHANGED:
         return format_html("{} → {}", change.old_value, change.new_value)
     if change.kind in (kind.ADDED, kind.RETURNED) and change.new_value:
-        return format_html("as {}", role_display_name(change.new_value))
+        return format_html("as {}", roles.display(change.new_value))
     if change.kind == kind.REMOVED and change.old_value:
-        return format_html("was {}", role_display_name(change.old_value))
+        return format_html("was {}", roles.display(change.old_value))
     return "-"
 
 
-def kind_html(change: AccountChange):
-    if change.grants_privilege:
+def kind_html(change: AccountChange, roles: RoleCatalogue):
+    if roles.grants_privilege(kind=change.kind, old=change.old_value, new=change.new_value):
         return format_html(
             "{} {}", change.get_kind_display(), badge("grants privilege", "pd-privileged grants-privilege")
         )
@@ -573,11 +569,11 @@ def run_html(change: AccountChange):
     )
 
 
-def change_row(change: AccountChange) -> tuple:
+def change_row(change: AccountChange, roles: RoleCatalogue) -> tuple:
     return (
         f"{timezone.localtime(change.created_at):%Y-%m-%d %H:%M}",
-        kind_html(change),
-        describe_change(change),
+        kind_html(change, roles),
+        describe_change(change, roles),
         run_html(change),
     )
 
@@ -602,7 +598,7 @@ class AccountChangeAdmin(ReviewerAdmin):
     )
     # "Since last week" is the created_at filter (Past 7 days…): it needs no query, whereas a
     # date_hierarchy reads the distinct dates of every change of the tenant on each load.
-    search_fields = ("account__name", "account__email", "=account__pagerduty_id")
+    search_fields = ("account__name", "account__email", "=account__external_id")
     search_help_text = "Search by the account's name, email or PagerDuty id."
     ordering = ("-created_at", "-id")
     fields = (
@@ -640,11 +636,11 @@ class AccountChangeAdmin(ReviewerAdmin):
 
     @admin.display(description="Change", ordering="kind")
     def kind_column(self, obj):
-        return kind_html(obj)
+        return kind_html(obj, obj.integration.roles)
 
     @admin.display(description="Detail")
     def detail_column(self, obj):
-        return describe_change(obj)
+        return describe_change(obj, obj.integration.roles)
 
     @admin.display(description="Team")
     def team_column(self, obj):
@@ -673,12 +669,12 @@ class TeamChangeList(ChangeList):
 class TeamAdmin(ReviewerAdmin):
     list_display = ("name", "members_column", "managers_column", "status_column", "integration_column")
     list_filter = (IntegrationFilter, PresenceFilter)
-    search_fields = ("name", "=pagerduty_id")
+    search_fields = ("name", "=external_id")
     ordering = ("name", "id")
     fields = (
         "name",
         "description",
-        "pagerduty_id",
+        "external_id",
         "pagerduty_link",
         "members_column",
         "status_column",
@@ -737,7 +733,7 @@ class TeamAdmin(ReviewerAdmin):
             (
                 format_html('<a href="{}">{}</a>', account_url(m.account_id), m.account.name),
                 m.account.email,
-                team_role_html(m.role),
+                team_role_html(m.role, obj.integration.roles),
                 "removed" if m.account.removed_at else "active",
             )
             for m in selectors.team_members(team=obj)

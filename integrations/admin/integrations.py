@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -43,6 +43,25 @@ def sync_history_url(integration: Integration) -> str:
     return f"{reverse('admin:integrations_syncrun_changelist')}?integration={integration.pk}"
 
 
+def configuration_summary(integration: Integration) -> list[tuple[str, str]]:
+    """(label, value) of each configuration field; of a secret only its hint, ever."""
+    rows = []
+    for field in integration.connector.configuration_fields:
+        if field.secret:
+            hint = integration.secret_hints.get(field.name)
+            rows.append((field.label, f"Saved ({hint})" if hint else "Not saved yet"))
+        else:
+            value = integration.configuration.get(field.name, "")
+            rows.append((field.label, dict(field.choices).get(value, value) or "-"))
+    return rows
+
+
+def secret_field_of(integration: Integration) -> str | None:
+    """The form field a refused credential belongs to: the connector's first secret field."""
+    secrets = integration.connector.secret_fields()
+    return secrets[0].name if secrets else None
+
+
 def nothing_saved(error: IntegrationError) -> str:
     """The connector's plain-words reason, as a sentence, and what it means for the form."""
     reason = capfirst(error.message.rstrip("."))
@@ -61,13 +80,12 @@ class IntegrationAdmin(TenantScopedAdmin):
         "status_display",
         "message",
         "last_synced_display",
-        "token_display",
-        "region",
+        "configuration_display",
     ]
     fieldsets = [
         (None, {"fields": ["application", "tenant", "owner", "description"]}),
         ("Status", {"fields": ["status_display", "message", "last_synced_display"]}),
-        ("Configuration", {"fields": ["token_display", "region"]}),
+        ("Configuration", {"fields": ["configuration_display"]}),
     ]
 
     # --- changelist -------------------------------------------------------------------
@@ -125,10 +143,11 @@ class IntegrationAdmin(TenantScopedAdmin):
         return obj.last_synced_at or "Never"
 
     # --- change page ------------------------------------------------------------------
-    @admin.display(description="Access Token")
-    def token_display(self, obj: Integration) -> str:
-        # Only the hint, ever: the token itself is write-only.
-        return f"Saved ({obj.token_hint})" if obj.token_hint else "No token saved yet"
+    @admin.display(description="Configuration")
+    def configuration_display(self, obj: Integration) -> str:
+        return format_html_join(
+            "", '<div class="config-value">{}: {}</div>', configuration_summary(obj)
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # New integrations come through Add Integration, not from a change page.
@@ -207,7 +226,8 @@ class IntegrationAdmin(TenantScopedAdmin):
     # --- Configure and Integrate ------------------------------------------------------
     def get_urls(self):
         configure = self.admin_site.admin_view(
-            sensitive_post_parameters("access_token")(csrf_protect(self.configure_view))
+            # Every parameter: the connector's secret fields are not known here.
+            sensitive_post_parameters()(csrf_protect(self.configure_view))
         )
         return [
             path(
@@ -230,13 +250,9 @@ class IntegrationAdmin(TenantScopedAdmin):
         )
         if request.method == "POST" and form.is_valid():
             try:
-                configure_integration(
-                    integration=integration,
-                    access_token=form.token_to_validate(),
-                    region=form.cleaned_data["region"],
-                )
+                configure_integration(integration=integration, values=form.cleaned_data)
             except (TokenRejected, PermissionMissing) as error:
-                form.add_error("access_token", nothing_saved(error))
+                form.add_error(secret_field_of(integration), nothing_saved(error))
             except IntegrationError as error:  # unreachable, timeout, unexpected answer
                 form.add_error(None, nothing_saved(error))
             except ValidationError as error:

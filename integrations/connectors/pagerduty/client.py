@@ -27,11 +27,10 @@ from integrations.connectors.errors import (
     PermissionMissing,
     RateLimited,
     TokenRejected,
-    TokenUndecryptable,
     Unreachable,
     UnexpectedResponse,
 )
-from integrations.fields import UndecryptableSecret
+from integrations.secrets import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -165,11 +164,11 @@ class RateLimitGate:
 
 
 class PagerDutyClient:
-    def __init__(self, *, token: str, region: str = "us"):
-        if isinstance(token, UndecryptableSecret):
-            # Never send ciphertext anywhere: it is not the customer's token.
-            raise TokenUndecryptable()
-        if not token:
+    def __init__(self, *, token: Secret, region: str = "us"):
+        if not isinstance(token, Secret):
+            raise TypeError("the access token must be a Secret")
+        # An undecryptable token raises TokenUndecryptable here, before any request.
+        if not token.reveal():
             raise TokenRejected("token rejected: no access token is configured")
         self.base_url = base_url_for(region)
         self.region = region
@@ -196,7 +195,7 @@ class PagerDutyClient:
             session = requests.Session()
             session.headers.update(
                 {
-                    "Authorization": f"Token token={self._token}",
+                    "Authorization": f"Token token={self._token.reveal()}",
                     "Accept": ACCEPT,
                     "User-Agent": "balkan_pd/0.1 (+access review connector)",
                 }

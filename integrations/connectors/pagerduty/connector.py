@@ -1,35 +1,43 @@
-"""What the PagerDuty integration is, apart from how its API is called (client.py).
-
-The sync runner (integrations/sync.py) drives a connector through three steps: `fetcher`
-(network only), `plan` (reads the database, diffs, writes nothing) and `apply` (writes,
-inside the runner's transaction).
-"""
+"""What the PagerDuty integration is, apart from how its API is called (client.py, fetch.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable
+from integrations.connectors.base import ConfigField, Configuration, Connector, Progress
+from integrations.connectors.pagerduty.client import REGION_BASE_URLS, PagerDutyClient
+from integrations.connectors.pagerduty.fetch import PagerDutyFetcher
+from integrations.connectors.pagerduty.roles import ROLES
 
-from integrations.connectors.pagerduty.client import PagerDutyClient
-from integrations.connectors.pagerduty.fetch import PagerDutyFetcher, Snapshot
-from integrations.connectors.pagerduty.store import SyncPlan, apply_plan, plan_changes
+ACCESS_TOKEN_HELP = (
+    "A read-only API key is required. In PagerDuty, log in as an admin or owner, go to "
+    "Integrations > Developer Tools > API Access Keys, click Create New API Key, enter a "
+    "description and check Read-only API Key. Preferably create it for a dedicated service "
+    "account rather than a person's account."
+)
+REGION_HELP = "Where your PagerDuty account is hosted: EU if you sign in at your-subdomain.eu.pagerduty.com."
 
 
-class PagerDutyConnector:
+class PagerDutyConnector(Connector):
     key = "pagerduty"
     name = "PagerDuty"
+    configuration_fields = (
+        ConfigField("access_token", "Access Token", ACCESS_TOKEN_HELP, secret=True),
+        ConfigField(
+            "region",
+            "Service Region",
+            REGION_HELP,
+            choices=tuple((region, region.upper()) for region in REGION_BASE_URLS),
+            default="us",
+        ),
+    )
+    roles = ROLES
 
-    def validate_credentials(self, *, access_token: str, region: str) -> None:
+    @staticmethod
+    def _client(configuration: Configuration) -> PagerDutyClient:
+        return PagerDutyClient(token=configuration.secret("access_token"), region=configuration["region"])
+
+    def validate_credentials(self, *, configuration: Configuration) -> None:
         """One read-only request; raises IntegrationError when PagerDuty refuses the token."""
-        PagerDutyClient(token=access_token, region=region).validate_token()
+        self._client(configuration).validate_token()
 
-    def fetcher(self, *, integration, progress: Callable[[str], None] | None = None) -> PagerDutyFetcher:
-        """Raises TokenUndecryptable before any request when the stored token cannot be read."""
-        client = PagerDutyClient(token=integration.access_token, region=integration.region)
-        return PagerDutyFetcher(client=client, progress=progress)
-
-    def plan(self, *, integration, snapshot: Snapshot, now: datetime) -> SyncPlan:
-        return plan_changes(integration=integration, snapshot=snapshot, now=now)
-
-    def apply(self, *, plan: SyncPlan, run) -> None:
-        apply_plan(plan=plan, run=run)
+    def fetcher(self, *, configuration: Configuration, progress: Progress | None = None) -> PagerDutyFetcher:
+        return PagerDutyFetcher(client=self._client(configuration), progress=progress)

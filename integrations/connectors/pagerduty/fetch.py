@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from integrations.connectors.base import Snapshot
 from integrations.connectors.errors import (
     AbilityMissing,
     IntegrationError,
@@ -79,24 +80,6 @@ class Page:
     items: list
     more: bool
     total: int | None
-
-
-@dataclass
-class Snapshot:
-    """One account as fetched, in model field values, keyed by PagerDuty id."""
-
-    users: dict[str, dict[str, Any]]
-    partial_reason: str = ""  # set when some users could not be fetched: then nobody is removed
-    teams: dict[str, dict[str, Any]] | None = None  # None: teams not synced (see notes)
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # team id → {user id: role}
-    licenses: dict[str, dict[str, Any]] | None = None  # None: licenses not synced
-    allocations: dict[str, str] = field(default_factory=dict)  # user id → license id
-    allocations_complete: bool = True
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not self.partial_reason
 
 
 @dataclass
@@ -192,7 +175,7 @@ class PagerDutyFetcher:
         users: dict[str, dict[str, Any]] = {}
         pages = 1 + len(users_listing.rest)
         for number, page in enumerate(users_listing.pages(), start=1):
-            users.update((fields["pagerduty_id"], fields) for fields in page.items)
+            users.update((fields["external_id"], fields) for fields in page.items)
             self.progress(f"users: page {number}/{pages} ({len(users)} accounts)")
         del users_listing  # the search beyond the cap may fetch some of these users again: one copy
 
@@ -272,7 +255,7 @@ class PagerDutyFetcher:
             return None, [], "teams not synced: more than 10,000 teams"
         teams = {}
         for page in listing.pages():
-            teams.update((fields["pagerduty_id"], fields) for fields in page.items)
+            teams.update((fields["external_id"], fields) for fields in page.items)
         self.progress(f"teams: {len(teams)} teams")
         members = [
             (team_id, self._submit(self._page_on_more, f"/teams/{quote(team_id, safe='')}/members", "members", 0))
@@ -303,7 +286,7 @@ class PagerDutyFetcher:
         snapshot.licenses = {}
         for raw in licenses:
             fields = mapping.license_fields(raw, "/licenses")
-            snapshot.licenses[fields["pagerduty_id"]] = fields
+            snapshot.licenses[fields["external_id"]] = fields
         for page in allocations.pages():
             snapshot.allocations.update(page.items)
         capped = allocations.capped
@@ -369,7 +352,7 @@ class PagerDutyFetcher:
 
         def merge(page: Page) -> None:
             for fields in page.items:
-                users[fields["pagerduty_id"]] = fields
+                users[fields["external_id"]] = fields
                 missing.discard(fields["email"].lower())
 
         groups = _split(sorted(missing), depth=0)

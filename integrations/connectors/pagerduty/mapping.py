@@ -13,7 +13,7 @@ from typing import Any
 from integrations.connectors.errors import UnexpectedResponse
 from integrations.models import License, SyncedAccount, Team, TeamMembership
 
-ID_MAX_LENGTH = SyncedAccount._meta.get_field("pagerduty_id").max_length
+ID_MAX_LENGTH = SyncedAccount._meta.get_field("external_id").max_length
 TEAM_ROLE_MAX_LENGTH = TeamMembership._meta.get_field("role").max_length
 # Far beyond any PagerDuty account (10,000 SCIM pages), yet a bound: a corrupt totalResults
 # must not queue billions of page requests.
@@ -84,10 +84,10 @@ def page_total(body: dict, where: str) -> int | None:
 
 
 def user_fields(raw: Any, where: str) -> dict[str, Any]:
-    """A /users entry → SyncedAccount fields (SPEC §3), keyed by model field name."""
+    """A /users entry → SyncedAccount fields, keyed by model field name."""
     user = _object(raw, "a user", where)
     return {
-        "pagerduty_id": _id(user, "a user", where),
+        "external_id": _id(user, "a user", where),
         "name": _text(user, "name", where, model=SyncedAccount, required=True),
         "email": _text(user, "email", where, model=SyncedAccount, required=True),
         "role": _text(user, "role", where, model=SyncedAccount, required=True),
@@ -102,7 +102,7 @@ def user_fields(raw: Any, where: str) -> dict[str, Any]:
 def team_fields(raw: Any, where: str) -> dict[str, Any]:
     team = _object(raw, "a team", where)
     return {
-        "pagerduty_id": _id(team, "a team", where),
+        "external_id": _id(team, "a team", where),
         "name": _text(team, "name", where, model=Team, required=True),
         "description": _text(team, "description", where, model=Team),
         "html_url": _text(team, "html_url", where, model=Team),
@@ -122,7 +122,7 @@ def member_role(raw: Any, where: str) -> tuple[str, str]:
 def license_fields(raw: Any, where: str) -> dict[str, Any]:
     lic = _object(raw, "a license", where)
     return {
-        "pagerduty_id": _id(lic, "a license", where),
+        "external_id": _id(lic, "a license", where),
         "name": _text(lic, "name", where, model=License, required=True),
         "description": _text(lic, "description", where, model=License),
         "role_group": _text(lic, "role_group", where, model=License),

@@ -1,4 +1,4 @@
-"""Add and configure an integration from the shell, exactly as the admin's two forms do (SPEC §8).
+"""Add and configure an integration from the shell, exactly as the admin's two forms do.
 
     echo "$PAGERDUTY_TOKEN" | python manage.py addintegration --tenant acme \\
         --application pagerduty --description "Production" --owner alice --token-stdin
@@ -20,8 +20,9 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from integrations.connectors.errors import IntegrationError
-from integrations.connectors.registry import CONNECTORS
-from integrations.models import Integration, Tenant, TenantMembership, ThirdPartyApplication
+from integrations.connectors.registry import get_connector, registered_keys
+from integrations.models import Tenant, TenantMembership, ThirdPartyApplication
+from integrations.secrets import Secret
 from integrations.services import add_integration, save_configuration, validate_configuration
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
@@ -62,18 +63,21 @@ class Command(BaseCommand):
             )
         slug = options["tenant"].strip()
         application = self._application(options["application"].strip())
-        region = self._region(options["region"])
+        connector = get_connector(application.key)
+        region = self._region(connector, options["region"])
         self._validate_slug(slug)
         tenant = Tenant.objects.filter(slug=slug).first()
         owner = self._owner(options["owner"], tenant=tenant, slug=slug)
-        token = self._read_token(options.get("stdin") or sys.stdin)
+        token = Secret(self._read_token(options.get("stdin") or sys.stdin))
+        secret_field = connector.secret_fields()[0].name
+        values = {secret_field: token, "region": region}
 
         tenant_name = (options["tenant_name"] or "").strip() or name_from_slug(slug)
         self.stdout.write(f"Checking the access token with {application.name} ({region.upper()} region)...")
         try:
             # The one request to the application, before any write: a rejected token leaves
             # nothing behind, and no transaction is held open while the request runs.
-            token = validate_configuration(application=application, access_token=token, region=region)
+            configuration = validate_configuration(application=application, values=values)
         except IntegrationError as error:
             raise CommandError(
                 f"The token could not be validated, nothing was created: {error.message.rstrip('.')}."
@@ -93,7 +97,7 @@ class Command(BaseCommand):
                 integration = add_integration(
                     tenant=tenant, application=application, owner=owner, description=options["description"]
                 )
-                integration = save_configuration(integration=integration, access_token=token, region=region)
+                integration = save_configuration(integration=integration, configuration=configuration)
         except IntegrityError:
             # Someone created the same tenant slug while the token was being checked.
             raise CommandError(f"Tenant {slug!r} was created meanwhile; nothing was created, run again.") from None
@@ -105,25 +109,24 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Using tenant {tenant.name} ({tenant.slug}).")
         self.stdout.write(
-            f"Added {integration} to {tenant.slug}: token {integration.token_hint} accepted, "
+            f"Added {integration} to {tenant.slug}: token {integration.secret_hints[secret_field]} accepted, "
             f"status {integration.get_status_display()} ({integration.message}); first sync queued."
         )
         self.stdout.write(str(integration.pk))
 
     def _application(self, key: str) -> ThirdPartyApplication:
-        application = ThirdPartyApplication.objects.filter(key=key, key__in=list(CONNECTORS)).first()
+        application = ThirdPartyApplication.objects.filter(key=key, key__in=registered_keys()).first()
         if application is None:
-            known = ThirdPartyApplication.objects.filter(key__in=list(CONNECTORS)).values_list("key", flat=True)
+            known = ThirdPartyApplication.objects.filter(key__in=registered_keys()).values_list("key", flat=True)
             raise CommandError(
                 f"Unknown application {key!r}. Known applications: {', '.join(known) or 'none (run migrate)'}."
             )
         return application
 
-    def _region(self, region: str) -> str:
-        if region not in Integration.Region.values:
-            raise CommandError(
-                f"Unknown service region {region!r}: use one of {', '.join(Integration.Region.values)}."
-            )
+    def _region(self, connector, region: str) -> str:
+        choices = [value for field in connector.plain_fields() if field.name == "region" for value, _ in field.choices]
+        if region not in choices:
+            raise CommandError(f"Unknown service region {region!r}: use one of {', '.join(choices)}.")
         return region
 
     def _validate_slug(self, slug: str) -> None:

@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 description="Demo PagerDuty (fake, 300 users)",
             )
         # Validates the token against the fake and queues a first sync for the cluster.
-        configure_integration(integration=integration, access_token=token, region=Integration.Region.US)
+        configure_integration(integration=integration, values={"access_token": token, "region": "us"})
         result = sync_integration(
             integration_id=integration.pk,
             trigger=SyncRun.Trigger.CONFIGURE,

@@ -1,4 +1,4 @@
-"""`python manage.py exportaccounts [--integration ID] [--tenant SLUG] [--format csv|json]` (SPEC §8)."""
+"""`python manage.py exportaccounts [--integration ID] [--tenant SLUG] [--format csv|json]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,7 +9,7 @@ from integrations.models import Integration, SyncedAccount, Tenant
 class Command(BaseCommand):
     help = (
         "Write the synced accounts (every tenant, or one tenant or integration) to standard "
-        "output as CSV or JSON, one account per row/object, with the keys of SPEC §8."
+        "output as CSV or JSON, one account per row/object, with the keys listed in the README."
     )
 
     def add_arguments(self, parser):

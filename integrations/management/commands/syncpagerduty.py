@@ -1,4 +1,4 @@
-"""`python manage.py syncpagerduty`: sync configured PagerDuty integrations now (SPEC §6, §8)."""
+"""`python manage.py syncpagerduty`: sync configured PagerDuty integrations now."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _selected(*, tenant_slug: str | None, integration_id: int | None) -> QuerySe
                 f"{integration_label(integration)} is not configured: Configure and Integrate it first."
             )
         return integrations.filter(pk=integration_id)
-    return integrations.exclude(access_token="")
+    return integrations.configured()
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The sync runner, the same for every application: lock, SyncRun record, status (SPEC §5, §6).
+"""The sync runner, the same for every application: lock, SyncRun record, status.
 
 One sync of one integration at a time: the lock is Integration.sync_started_at, taken by one
 conditional UPDATE (free, or held longer than SYNC_STALE_AFTER_SECONDS by a worker that
@@ -27,8 +27,9 @@ from django.utils import timezone
 
 from integrations import status
 from integrations.connectors.errors import IntegrationError
-from integrations.connectors.registry import get_connector
 from integrations.models import Integration, SyncRun
+from integrations.sync.plan import SyncPlan, plan_changes
+from integrations.sync.write import apply_plan
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class AlreadySyncing(Exception):
 
 
 class NotConfigured(Exception):
-    """The integration has no access token yet: there is nothing to sync with."""
+    """The integration's configuration was never saved: there is nothing to sync with."""
 
 
 def integration_label(integration: Integration) -> str:
@@ -102,9 +103,8 @@ def sync_integration(
     label = integration_label(integration)
     if not integration.is_configured:
         raise NotConfigured(f"{label}: not configured; Configure and Integrate first")
-    connector = get_connector(integration.application.key)
     if dry_run:
-        return _dry_run(integration, connector, label, progress)
+        return _dry_run(integration, label, progress)
 
     started_at = timezone.now()
     _acquire(integration_id=integration_id, now=started_at)
@@ -112,10 +112,10 @@ def sync_integration(
         run = SyncRun.objects.create(integration=integration, trigger=trigger, started_at=started_at)
         result = SyncResult(label=label, outcome=Outcome.FAILED, run=run)
         try:
-            snapshot = _fetch(result, connector, integration, progress)
+            snapshot = _fetch(result, integration, progress)
             with transaction.atomic(), _cyclic_gc_paused():
-                plan = connector.plan(integration=integration, snapshot=snapshot, now=timezone.now())
-                connector.apply(plan=plan, run=run)
+                plan = plan_changes(integration=integration, snapshot=snapshot, now=timezone.now())
+                apply_plan(plan=plan, run=run)
                 _record_success(result, plan, integration_id, started_at)
         except IntegrationError as error:
             _record_failure(result, integration_id, started_at, error.message)
@@ -175,22 +175,24 @@ def _release(*, integration_id: int, started_at) -> None:
     _holding_lock(integration_id, started_at).update(sync_started_at=None)
 
 
-def _fetch(result: SyncResult, connector, integration: Integration, progress):
+def _fetch(result: SyncResult, integration: Integration, progress):
     """The connector's fetch, its requests and retries counted into `result` however it ends."""
-    fetcher = connector.fetcher(integration=integration, progress=progress)
+    fetcher = integration.connector.fetcher(
+        configuration=integration.connector_configuration(), progress=progress
+    )
     try:
         return fetcher.fetch()
     finally:
         result.requests, result.retries = fetcher.requests, fetcher.retries
 
 
-def _take_counts(result: SyncResult, plan) -> None:
+def _take_counts(result: SyncResult, plan: SyncPlan) -> None:
     result.fetched, result.added, result.updated = plan.fetched, plan.added, plan.updated
     result.removed, result.unchanged = plan.removed, plan.unchanged
     result.notes = list(plan.notes)
 
 
-def _record_success(result: SyncResult, plan, integration_id: int, started_at) -> None:
+def _record_success(result: SyncResult, plan: SyncPlan, integration_id: int, started_at) -> None:
     finished_at = timezone.now()
     result.outcome = Outcome.PARTIAL if plan.partial_reason else Outcome.SUCCESS
     _take_counts(result, plan)
@@ -233,14 +235,14 @@ def _save_run(result: SyncResult, finished_at) -> None:
     run.save()
 
 
-def _dry_run(integration: Integration, connector, label: str, progress) -> SyncResult:
+def _dry_run(integration: Integration, label: str, progress) -> SyncResult:
     """Fetch and diff; report every change through `progress`; write nothing."""
     progress = progress or (lambda line: None)
     clock = time.monotonic()
     result = SyncResult(label=label, outcome=Outcome.FAILED)
     try:
-        snapshot = _fetch(result, connector, integration, progress)
-        plan = connector.plan(integration=integration, snapshot=snapshot, now=timezone.now())
+        snapshot = _fetch(result, integration, progress)
+        plan = plan_changes(integration=integration, snapshot=snapshot, now=timezone.now())
     except IntegrationError as error:
         result.message = error.message
         return result

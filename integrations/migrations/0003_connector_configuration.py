@@ -1,0 +1,121 @@
+"""Configuration belongs to the connector; account ids are the application's, not PagerDuty's.
+
+- PagerDuty's token and region move from their own columns to `secrets` (each value
+  encrypted on its own) and `configuration` (plain values), which every connector shares.
+  The token's ciphertext is copied as it is, so even a token the current
+  FIELD_ENCRYPTION_KEY cannot open is carried over unchanged.
+- `pagerduty_id` becomes `external_id` on accounts, teams and licenses.
+"""
+
+import json
+
+from django.db import migrations, models
+
+import integrations.fields
+
+
+def move_configuration(apps, schema_editor):
+    Integration = apps.get_model("integrations", "Integration")
+    table = schema_editor.connection.ops.quote_name(Integration._meta.db_table)
+    with schema_editor.connection.cursor() as cursor:
+        # Raw: the old field would try to decrypt; the ciphertext moves as it is.
+        cursor.execute(f"SELECT id, access_token, token_hint, region, updated_at FROM {table}")
+        rows = cursor.fetchall()
+    for pk, ciphertext, hint, region, updated_at in rows:
+        configured = bool(ciphertext)
+        Integration.objects.filter(pk=pk).update(
+            configuration={"region": region or "us"},
+            secret_hints={"access_token": hint} if configured else {},
+            configured_at=updated_at if configured else None,
+        )
+        if configured:
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET secrets = %s WHERE id = %s",
+                    [json.dumps({"access_token": ciphertext}), pk],
+                )
+
+
+def restore_configuration(apps, schema_editor):
+    Integration = apps.get_model("integrations", "Integration")
+    table = schema_editor.connection.ops.quote_name(Integration._meta.db_table)
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, secrets FROM {table}")
+        sealed = dict(cursor.fetchall())
+    for integration in Integration.objects.all():
+        ciphertext = json.loads(sealed[integration.pk] or "{}").get("access_token", "")
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET access_token = %s, token_hint = %s, region = %s WHERE id = %s",
+                [
+                    ciphertext,
+                    integration.secret_hints.get("access_token", ""),
+                    integration.configuration.get("region", "us"),
+                    integration.pk,
+                ],
+            )
+
+
+def rename_external_id(model_name: str, constraint_name: str) -> list:
+    return [
+        migrations.RemoveConstraint(model_name=model_name, name=constraint_name),
+        migrations.RenameField(model_name=model_name, old_name="pagerduty_id", new_name="external_id"),
+        migrations.AddConstraint(
+            model_name=model_name,
+            constraint=models.UniqueConstraint(fields=("integration", "external_id"), name=constraint_name),
+        ),
+    ]
+
+
+class Migration(migrations.Migration):
+    dependencies = [("integrations", "0002_pagerduty_application")]
+
+    operations = [
+        migrations.AddField(
+            model_name="integration",
+            name="configuration",
+            field=models.JSONField(blank=True, default=dict, editable=False),
+        ),
+        migrations.AddField(
+            model_name="integration",
+            name="secrets",
+            field=integrations.fields.EncryptedSecretsField(blank=True, default=dict, editable=False),
+        ),
+        migrations.AddField(
+            model_name="integration",
+            name="secret_hints",
+            field=models.JSONField(blank=True, default=dict, editable=False),
+        ),
+        migrations.AddField(
+            model_name="integration",
+            name="configured_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.RunPython(move_configuration, restore_configuration),
+        migrations.RemoveField(model_name="integration", name="access_token"),
+        migrations.RemoveField(model_name="integration", name="token_hint"),
+        migrations.RemoveField(model_name="integration", name="region"),
+        *rename_external_id("syncedaccount", "unique_account_per_integration"),
+        *rename_external_id("team", "unique_team_per_integration"),
+        *rename_external_id("license", "unique_license_per_integration"),
+        migrations.AlterField(
+            model_name="syncedaccount",
+            name="external_id",
+            field=models.CharField(max_length=64, verbose_name="ID in the application"),
+        ),
+        migrations.AlterField(
+            model_name="syncedaccount",
+            name="html_url",
+            field=models.URLField(blank=True, max_length=500, verbose_name="Link in the application"),
+        ),
+        migrations.AlterField(
+            model_name="syncedaccount",
+            name="removed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="Removed from the application"),
+        ),
+        migrations.AlterField(
+            model_name="syncedaccount",
+            name="role",
+            field=models.CharField(help_text="The role as the application's API names it.", max_length=64),
+        ),
+    ]
