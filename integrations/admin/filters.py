@@ -30,6 +30,12 @@ class ScopedFilter(admin.SimpleListFilter):
 
 
 class IntegrationFilter(ScopedFilter):
+    """Offers only the integrations of tenants the viewer may see (never another tenant's names).
+
+    For any admin with `view_roles` whose model has an `integration` foreign key. The list's
+    queryset is scoped already: another tenant's integration id shows nothing.
+    """
+
     title = "integration"
     parameter_name = "integration"
 
@@ -42,9 +48,12 @@ class IntegrationFilter(ScopedFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(integration_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():  # a hand-edited URL: nothing matches, rather than an error
+            return queryset.none()
+        return queryset.filter(integration_id=int(value))
 
 
 class RoleFilter(ScopedFilter):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from integrations.admin.base import ADMIN, TenantScopedAdmin, tenants_with_role
+from integrations.admin.base import ADMIN, TenantScopedAdmin
+from integrations.admin.filters import IntegrationFilter
 from integrations.models import SyncRun
-from integrations.selectors import integrations_of
 
 OUTCOME_COLOURS = {
     SyncRun.Outcome.RUNNING: "#2563eb",
@@ -21,28 +21,6 @@ OUTCOME_COLOURS = {
     SyncRun.Outcome.FAILED: "#b91c1c",
     SyncRun.Outcome.DRY_RUN: "#6b7280",
 }
-
-
-class IntegrationFilter(admin.SimpleListFilter):
-    """Only the integrations of tenants this user may see (never another tenant's names)."""
-
-    title = "integration"
-    parameter_name = "integration"
-
-    def lookups(self, request, model_admin):
-        integrations = integrations_of(tenants=tenants_with_role(request, model_admin.view_roles))
-        show_tenant = request.user.is_superuser
-        return [
-            (str(i.pk), f"{i.tenant.name}: {i}" if show_tenant else str(i)) for i in integrations
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(integration_id=int(value))
 
 
 @admin.register(SyncRun)
