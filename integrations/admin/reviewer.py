@@ -23,6 +23,10 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
     For models with an `integration` foreign key.
     """
 
+    # One template each for every reviewer page, rather than a copy per model.
+    change_list_template = "integrations/admin/change_list.html"
+    change_form_template = "integrations/admin/change_form.html"
+
     def get_queryset(self, request):
         # The scope of the base class (tenants_with_role), applied as the literal ids of those
         # tenants' integrations instead of its join to the tenant: with the join, the database
