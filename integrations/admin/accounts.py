@@ -87,11 +87,6 @@ class SyncedAccountAdmin(ReviewerAdmin):
     def get_queryset(self, request):
         return selectors.with_account_relations(super().get_queryset(request))
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if self.shows_several_integrations(request):
@@ -145,10 +140,6 @@ class SyncedAccountAdmin(ReviewerAdmin):
         return format_html(
             "{} {}", badge("removed", "pd-removed"), f"{timezone.localtime(obj.removed_at):%Y-%m-%d}"
         )
-
-    @admin.display(description="Link in PagerDuty")
-    def pagerduty_link(self, obj):
-        return safe_link(obj.html_url, "Open in PagerDuty")
 
     @admin.display(description="Team memberships")
     def teams_table(self, obj):

@@ -92,7 +92,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyTenantScopedAdmin(TenantScopedAdmin):
-    """Data that belongs to PagerDuty: browsed, filtered and exported, never edited here."""
+    """Data that syncs write (PagerDuty's, and the sync history): browsed, never edited here."""
 
     view_roles = frozenset({ADMIN, REVIEWER})
     manage_roles = frozenset()

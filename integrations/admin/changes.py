@@ -56,9 +56,6 @@ class AccountChangeAdmin(ReviewerAdmin):
             .prefetch_related(selectors.integration_prefetch())
         )
 
-    def get_actions(self, request):
-        return {}
-
     @admin.display(description="Account", ordering="account__name")
     def account_column(self, obj):
         return format_html(

@@ -56,6 +56,23 @@ class IntegrationFilter(ScopedFilter):
         return queryset.filter(integration_id=int(value))
 
 
+class YesNoFilter(ScopedFilter):
+    """Yes: the rows that meet `condition()`; no: the others."""
+
+    def condition(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(self.condition())
+        if self.value() == "no":
+            return queryset.exclude(self.condition())
+        return queryset
+
+
 class RoleFilter(ScopedFilter):
     title = "role"
     parameter_name = "role"
@@ -105,19 +122,12 @@ class TeamRoleFilter(ScopedFilter):
         return queryset.filter(selectors.holds_team_role(roles=[self.value()], team_id=team_id))
 
 
-class PrivilegedFilter(ScopedFilter):
+class PrivilegedFilter(YesNoFilter):
     title = "privileged (owner, admin or team manager)"
     parameter_name = "privileged"
 
-    def lookups(self, request, model_admin):
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(selectors.privileged_accounts_q())
-        if self.value() == "no":
-            return queryset.exclude(selectors.privileged_accounts_q())
-        return queryset
+    def condition(self):
+        return selectors.privileged_accounts_q()
 
 
 class PresenceFilter(ScopedFilter):
@@ -155,19 +165,12 @@ class LicenseFilter(ScopedFilter):
         return queryset
 
 
-class GrantsPrivilegeFilter(ScopedFilter):
+class GrantsPrivilegeFilter(YesNoFilter):
     title = "grants privilege"
     parameter_name = "grants_privilege"
 
-    def lookups(self, request, model_admin):
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(selectors.grants_privilege_q())
-        if self.value() == "no":
-            return queryset.exclude(selectors.grants_privilege_q())
-        return queryset
+    def condition(self):
+        return selectors.grants_privilege_q()
 
 
 class RunFilter(ScopedFilter):

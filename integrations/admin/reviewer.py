@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from integrations.admin.base import ReadOnlyTenantScopedAdmin, TenantScopedAdmin, visible_integrations
+from integrations.admin.html import safe_link
 from integrations.admin.pagination import LookAheadCountMixin
 
 
@@ -34,6 +35,12 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
         ids = [integration.pk for integration in visible_integrations(request, self.view_roles)]
         return super(TenantScopedAdmin, self).get_queryset(request).filter(integration_id__in=ids)
 
+    def get_actions(self, request):
+        # Only the page's own actions (the exports): nothing is deleted from these lists.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def shows_several_integrations(self, request) -> bool:
         return len(visible_integrations(request, self.view_roles)) > 1
 
@@ -46,3 +53,8 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
     @admin.display(description="Integration", ordering="integration")
     def integration_column(self, obj):
         return format_html("{} / {}", obj.integration.tenant.name, obj.integration)
+
+    # For the models that PagerDuty gives a page (accounts, teams).
+    @admin.display(description="Link in PagerDuty")
+    def pagerduty_link(self, obj):
+        return safe_link(obj.html_url, "Open in PagerDuty")

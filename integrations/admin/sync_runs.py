@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from integrations.admin.base import ADMIN, TenantScopedAdmin
+from integrations.admin.base import ADMIN, ReadOnlyTenantScopedAdmin
 from integrations.admin.filters import IntegrationFilter
 from integrations.models import SyncRun
 
@@ -23,11 +23,22 @@ OUTCOME_COLOURS = {
 }
 
 
+# What each run counted, on the list and on a run's page alike.
+COUNTS = [
+    "accounts_fetched",
+    "accounts_added",
+    "accounts_updated",
+    "accounts_removed",
+    "accounts_unchanged",
+    "requests",
+    "retries",
+]
+
+
 @admin.register(SyncRun)
-class SyncRunAdmin(TenantScopedAdmin):
+class SyncRunAdmin(ReadOnlyTenantScopedAdmin):
     tenant_path = "integration__tenant"
     view_roles = frozenset({ADMIN})
-    manage_roles = frozenset()
 
     list_display = [
         "started_at",
@@ -35,13 +46,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "trigger",
         "duration",
         "outcome_badge",
-        "accounts_fetched",
-        "accounts_added",
-        "accounts_updated",
-        "accounts_removed",
-        "accounts_unchanged",
-        "requests",
-        "retries",
+        *COUNTS,
         "message",
     ]
     list_display_links = ["started_at"]
@@ -57,13 +62,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "finished_at",
         "duration",
         "outcome_badge",
-        "accounts_fetched",
-        "accounts_added",
-        "accounts_updated",
-        "accounts_removed",
-        "accounts_unchanged",
-        "requests",
-        "retries",
+        *COUNTS,
         "message",
         "notes",
     ]
@@ -99,12 +98,3 @@ class SyncRunAdmin(TenantScopedAdmin):
             colour,
             run.get_outcome_display(),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from integrations import selectors
 from integrations.admin.filters import IntegrationFilter, PresenceFilter
-from integrations.admin.html import account_url, accounts_url, badge, safe_link, table, team_role_html
+from integrations.admin.html import account_url, accounts_url, badge, table, team_role_html
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import Team
 
@@ -51,9 +51,6 @@ class TeamAdmin(ReviewerAdmin):
     def get_changelist(self, request, **kwargs):
         return TeamChangeList
 
-    def get_actions(self, request):
-        return {}
-
     @admin.display(description="Members")
     def members_column(self, obj):
         count = getattr(obj, "member_count", None)
@@ -81,10 +78,6 @@ class TeamAdmin(ReviewerAdmin):
     @admin.display(description="Status", ordering="removed_at")
     def status_column(self, obj):
         return badge("active", "pd-active") if obj.removed_at is None else badge("removed", "pd-removed")
-
-    @admin.display(description="Link in PagerDuty")
-    def pagerduty_link(self, obj):
-        return safe_link(obj.html_url, "Open in PagerDuty")
 
     @admin.display(description="Members")
     def members_table(self, obj):
