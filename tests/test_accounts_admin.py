@@ -7,7 +7,7 @@ import re
 import pytest
 from django.contrib.admin.views.main import PAGE_VAR
 
-from integrations.admin.accounts import LookAheadPaginator
+from integrations.admin.pagination import LookAheadPaginator
 from tests.factories import make_account, make_integration, make_review_data, make_synced_data
 
 URL = "/admin/integrations/syncedaccount/"

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from integrations.admin import accounts, integrations, sync_runs, tenancy  # noqa: F401  (registers)
+from integrations.admin import accounts, changes, integrations, sync_runs, teams, tenancy  # noqa: F401  (registers)
 
 admin.site.site_header = "balkan_pd administration"
 admin.site.site_title = "balkan_pd"

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from integrations import selectors
 from integrations.models import Tenant, TenantMembership
 from integrations.tenancy import visible_tenants
 
@@ -25,6 +26,17 @@ def tenants_with_role(request, roles: frozenset[str]) -> QuerySet[Tenant]:
     if request.user.is_superuser:
         return tenants
     return tenants.filter(memberships__user=request.user, memberships__role__in=roles).distinct()
+
+
+def visible_integrations(request, roles: frozenset[str]) -> list:
+    """The integrations of the viewer's visible tenants where they hold one of `roles`.
+
+    One query per request, shared by the querysets and the filters of the pages.
+    """
+    cache = request.__dict__.setdefault("_visible_integrations", {})
+    if roles not in cache:
+        cache[roles] = list(selectors.integrations_of(tenants=tenants_with_role(request, roles)))
+    return cache[roles]
 
 
 def has_role(request, roles: frozenset[str]) -> bool:
@@ -80,7 +92,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyTenantScopedAdmin(TenantScopedAdmin):
-    """Data that belongs to PagerDuty: browsed, filtered and exported, never edited here."""
+    """Data that syncs write (PagerDuty's, and the sync history): browsed, never edited here."""
 
     view_roles = frozenset({ADMIN, REVIEWER})
     manage_roles = frozenset()

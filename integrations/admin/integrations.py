@@ -1,7 +1,7 @@
 """Third Party Applications: add an integration, Configure and Integrate it, watch its status.
 
-The flow of SPEC §5 and the customer setup page. Writes go through integrations.services;
-every page is scoped to the active tenant by TenantScopedAdmin.
+The labels and steps are those the customer setup page names. Writes go through
+integrations.services; every page is scoped to the active tenant by TenantScopedAdmin.
 """
 
 from __future__ import annotations
@@ -129,10 +129,9 @@ class IntegrationAdmin(TenantScopedAdmin):
             obj.application.name,
             reverse("admin:integrations_integration_configure", args=[obj.pk]),
         )
-        history_url = sync_history_url(obj)
-        if history_url:
-            html += format_html('<br><a class="sync-history-link" href="{}">Sync history</a>', history_url)
-        return html
+        return html + format_html(
+            '<br><a class="sync-history-link" href="{}">Sync history</a>', sync_history_url(obj)
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Integration) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from integrations.admin.base import ADMIN, TenantScopedAdmin, tenants_with_role
+from integrations.admin.base import ADMIN, ReadOnlyTenantScopedAdmin
+from integrations.admin.filters import IntegrationFilter
 from integrations.models import SyncRun
-from integrations.selectors import integrations_of
 
 OUTCOME_COLOURS = {
     SyncRun.Outcome.RUNNING: "#2563eb",
@@ -23,33 +23,22 @@ OUTCOME_COLOURS = {
 }
 
 
-class IntegrationFilter(admin.SimpleListFilter):
-    """Only the integrations of tenants this user may see (never another tenant's names)."""
-
-    title = "integration"
-    parameter_name = "integration"
-
-    def lookups(self, request, model_admin):
-        integrations = integrations_of(tenants=tenants_with_role(request, model_admin.view_roles))
-        show_tenant = request.user.is_superuser
-        return [
-            (str(i.pk), f"{i.tenant.name}: {i}" if show_tenant else str(i)) for i in integrations
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(integration_id=int(value))
+# What each run counted, on the list and on a run's page alike.
+COUNTS = [
+    "accounts_fetched",
+    "accounts_added",
+    "accounts_updated",
+    "accounts_removed",
+    "accounts_unchanged",
+    "requests",
+    "retries",
+]
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(TenantScopedAdmin):
+class SyncRunAdmin(ReadOnlyTenantScopedAdmin):
     tenant_path = "integration__tenant"
     view_roles = frozenset({ADMIN})
-    manage_roles = frozenset()
 
     list_display = [
         "started_at",
@@ -57,13 +46,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "trigger",
         "duration",
         "outcome_badge",
-        "accounts_fetched",
-        "accounts_added",
-        "accounts_updated",
-        "accounts_removed",
-        "accounts_unchanged",
-        "requests",
-        "retries",
+        *COUNTS,
         "message",
     ]
     list_display_links = ["started_at"]
@@ -79,13 +62,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "finished_at",
         "duration",
         "outcome_badge",
-        "accounts_fetched",
-        "accounts_added",
-        "accounts_updated",
-        "accounts_removed",
-        "accounts_unchanged",
-        "requests",
-        "retries",
+        *COUNTS,
         "message",
         "notes",
     ]
@@ -121,12 +98,3 @@ class SyncRunAdmin(TenantScopedAdmin):
             colour,
             run.get_outcome_display(),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

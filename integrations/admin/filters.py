@@ -1,0 +1,197 @@
+"""The list filters of the admin, scoped to the viewer's integrations.
+
+Choices are read with one query each and filters never load accounts into Python: they
+add conditions to the list's queryset.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils import timezone
+
+from integrations import selectors
+from integrations.admin.base import visible_integrations
+
+
+class ScopedFilter(admin.SimpleListFilter):
+    """A list filter that knows its admin (for the viewer's integrations)."""
+
+    def __init__(self, request, params, model, model_admin):
+        self.model_admin = model_admin
+        super().__init__(request, params, model, model_admin)
+
+    def integration_ids(self, request) -> list[int]:
+        return [i.pk for i in visible_integrations(request, self.model_admin.view_roles)]
+
+    def labelled(self, request, label: str, integration_id: int) -> str:
+        """`label`, naming its integration when the viewer sees several (same team names…)."""
+        integrations = {i.pk: i for i in visible_integrations(request, self.model_admin.view_roles)}
+        return f"{label} ({integrations[integration_id]})" if len(integrations) > 1 else label
+
+
+class IntegrationFilter(ScopedFilter):
+    """Offers only the integrations of tenants the viewer may see (never another tenant's names).
+
+    For any admin with `view_roles` whose model has an `integration` foreign key. The list's
+    queryset is scoped already: another tenant's integration id shows nothing.
+    """
+
+    title = "integration"
+    parameter_name = "integration"
+
+    def lookups(self, request, model_admin):
+        integrations = visible_integrations(request, model_admin.view_roles)
+        several_tenants = len({integration.tenant_id for integration in integrations}) > 1
+        return [
+            (str(i.pk), f"{i.tenant.name} / {i}" if several_tenants else str(i))
+            for i in integrations
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():  # a hand-edited URL: nothing matches, rather than an error
+            return queryset.none()
+        return queryset.filter(integration_id=int(value))
+
+
+class YesNoFilter(ScopedFilter):
+    """Yes: the rows that meet `condition()`; no: the others."""
+
+    def condition(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(self.condition())
+        if self.value() == "no":
+            return queryset.exclude(self.condition())
+        return queryset
+
+
+class RoleFilter(ScopedFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return selectors.role_choices(integration_ids=self.integration_ids(request))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(role=self.value()) if self.value() else queryset
+
+
+class TeamFilter(ScopedFilter):
+    title = "team"
+    parameter_name = "team"
+
+    def lookups(self, request, model_admin):
+        teams = selectors.teams_of(integration_ids=self.integration_ids(request))
+        return [
+            (str(team.pk), self.labelled(request, team.name, team.integration_id))
+            for team in teams.only("id", "name", "integration_id")
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(selectors.in_team(team_id=int(self.value())))
+        return queryset
+
+
+class TeamRoleFilter(ScopedFilter):
+    """The role held in a team; within the team chosen in the team filter, if one is."""
+
+    title = "team role"
+    parameter_name = "team_role"
+
+    def __init__(self, request, params, model, model_admin):
+        # From the request: the team filter has taken its parameter out of `params` already.
+        self.team = request.GET.get(TeamFilter.parameter_name)
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        return selectors.team_role_choices(integration_ids=self.integration_ids(request))
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        team_id = int(self.team) if self.team else None
+        return queryset.filter(selectors.holds_team_role(roles=[self.value()], team_id=team_id))
+
+
+class PrivilegedFilter(YesNoFilter):
+    title = "privileged (owner, admin or team manager)"
+    parameter_name = "privileged"
+
+    def condition(self):
+        return selectors.privileged_accounts_q()
+
+
+class PresenceFilter(ScopedFilter):
+    title = "active / removed"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("removed", "Removed from PagerDuty")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(removed_at__isnull=True)
+        if self.value() == "removed":
+            return queryset.filter(removed_at__isnull=False)
+        return queryset
+
+
+class LicenseFilter(ScopedFilter):
+    title = "license"
+    parameter_name = "license"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        licenses = selectors.licenses_of(integration_ids=self.integration_ids(request))
+        return [
+            (str(lic.pk), self.labelled(request, lic.name, lic.integration_id))
+            for lic in licenses.only("id", "name", "integration_id")
+        ] + [(self.NONE, "No license")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.NONE:
+            return queryset.filter(license__isnull=True)
+        if self.value():
+            return queryset.filter(license_id=self.value())
+        return queryset
+
+
+class GrantsPrivilegeFilter(YesNoFilter):
+    title = "grants privilege"
+    parameter_name = "grants_privilege"
+
+    def condition(self):
+        return selectors.grants_privilege_q()
+
+
+class RunFilter(ScopedFilter):
+    """The latest runs are offered; any run of the viewer's can be chosen by its id (?run=)."""
+
+    title = "sync run"
+    parameter_name = "run"
+
+    def lookups(self, request, model_admin):
+        runs = selectors.recent_runs_of(integration_ids=self.integration_ids(request))
+        return [
+            (
+                str(run.pk),
+                self.labelled(
+                    request,
+                    f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M} {run.get_outcome_display()}",
+                    run.integration_id,
+                ),
+            )
+            for run in runs
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(run_id=self.value()) if self.value() else queryset

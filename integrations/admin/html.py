@@ -1,0 +1,116 @@
+"""HTML pieces of the reviewers' pages: badges, links, tables and how a change reads.
+
+Names, titles and team names are PagerDuty's strings: they are only ever rendered escaped
+(format_html), and links are drawn only for http(s) URLs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from integrations.connectors.base import RoleCatalogue
+from integrations.models import AccountChange
+
+
+def safe_link(url: str, text: str):
+    """A link only for http(s) URLs: PagerDuty data never becomes a javascript: link."""
+    if url and urlsplit(url).scheme.lower() in ("http", "https"):
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, text)
+    return "-"
+
+
+def badge(text: str, css: str):
+    return format_html('<span class="pd-badge {}">{}</span>', css, text)
+
+
+def role_html(role: str, roles: RoleCatalogue):
+    display = roles.display(role)
+    privileged = format_html(" {}", badge("privileged", "pd-privileged")) if roles.is_privileged(role) else ""
+    if display == role:
+        return format_html("{}{}", display, privileged)
+    return format_html('{} <span class="pd-quiet">({})</span>{}', display, role, privileged)
+
+
+def team_role_html(role: str, roles: RoleCatalogue):
+    if role in roles.privileged_team_roles:
+        return format_html('<strong class="pd-privileged-text">{}</strong>', role)
+    return format_html("{}", role)
+
+
+def accounts_url(**params) -> str:
+    return reverse("admin:integrations_syncedaccount_changelist") + "?" + urlencode(params)
+
+
+def account_url(account_id: int) -> str:
+    return reverse("admin:integrations_syncedaccount_change", args=[account_id])
+
+
+def changes_url(**params) -> str:
+    return reverse("admin:integrations_accountchange_changelist") + "?" + urlencode(params)
+
+
+def table(headers: list[str], rows: list[tuple], empty: str):
+    """A small HTML table; every cell is escaped unless it is already safe HTML."""
+    if not rows:
+        return format_html('<p class="pd-quiet">{}</p>', empty)
+
+    def cells(tag: str, values) -> str:
+        return format_html_join("", f"<{tag}>{{}}</{tag}>", ((value,) for value in values))
+
+    return format_html(
+        '<table class="pd-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        cells("th", headers),
+        format_html_join("", "<tr>{}</tr>", ((cells("td", row),) for row in rows)),
+    )
+
+
+# --- Account changes: on the changes list and in an account's history ----------------------
+
+
+def describe_change(change: AccountChange, roles: RoleCatalogue):
+    kind = AccountChange.Kind
+    if change.kind == kind.ROLE_CHANGED:
+        return format_html("{} → {}", roles.display(change.old_value), roles.display(change.new_value))
+    if change.kind == kind.TEAM_ROLE_CHANGED:
+        team = change.team.name if change.team_id else "a team"
+        if not change.old_value:
+            return format_html("joined {} as {}", team, change.new_value)
+        if not change.new_value:
+            return format_html("left {} (was {})", team, change.old_value)
+        return format_html("{}: {} → {}", team, change.old_value, change.new_value)
+    if change.kind == kind.EMAIL_CHANGED:
+        return format_html("{} → {}", change.old_value, change.new_value)
+    if change.kind in (kind.ADDED, kind.RETURNED) and change.new_value:
+        return format_html("as {}", roles.display(change.new_value))
+    if change.kind == kind.REMOVED and change.old_value:
+        return format_html("was {}", roles.display(change.old_value))
+    return "-"
+
+
+def kind_html(change: AccountChange, roles: RoleCatalogue):
+    if roles.grants_privilege(kind=change.kind, old=change.old_value, new=change.new_value):
+        return format_html(
+            "{} {}", change.get_kind_display(), badge("grants privilege", "pd-privileged grants-privilege")
+        )
+    return change.get_kind_display()
+
+
+def run_html(change: AccountChange):
+    return format_html(
+        '<a href="{}">{}</a>',
+        changes_url(run=change.run_id),
+        f"{timezone.localtime(change.run.started_at):%Y-%m-%d %H:%M}",
+    )
+
+
+def change_row(change: AccountChange, roles: RoleCatalogue) -> tuple:
+    return (
+        f"{timezone.localtime(change.created_at):%Y-%m-%d %H:%M}",
+        kind_html(change, roles),
+        describe_change(change, roles),
+        run_html(change),
+    )
