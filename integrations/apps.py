@@ -10,10 +10,10 @@ from django.utils import timezone
 def ensure_catalogue_after_migrate(sender, *, using="default", **kwargs):
     """Every application with a connector is in the catalogue after `migrate` (and after a
     test's flush, which empties what data migration 0002 put there)."""
-    from integrations.connectors.registry import CONNECTORS, get_connector
+    from integrations.connectors.registry import get_connector, registered_keys
     from integrations.models import ThirdPartyApplication
 
-    for key in CONNECTORS:
+    for key in registered_keys():
         ThirdPartyApplication.objects.using(using).get_or_create(key=key, defaults={"name": get_connector(key).name})
 
 

@@ -21,3 +21,6 @@ from balkan_pd.settings import *  # noqa: E402,F401,F403
 
 # Test users are created by the hundred: a fast hasher (PBKDF2 costs ~0.5 s per user here).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The test-only second application (tests/connectors/roster/): its one registry line.
+EXTRA_CONNECTORS = {"roster": "tests.connectors.roster.connector.RosterConnector"}

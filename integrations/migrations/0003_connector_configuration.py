@@ -9,9 +9,21 @@
 
 import json
 
+import cryptography.fernet
 from django.db import migrations, models
+from encrypted_model_fields.fields import decrypt_str
 
 import integrations.fields
+
+
+def _holds_a_token(ciphertext: str | None) -> bool:
+    """Empty, or the encryption of an empty string (as a save through the plain field left it)."""
+    if not ciphertext:
+        return False
+    try:
+        return decrypt_str(ciphertext) != ""
+    except cryptography.fernet.InvalidToken:
+        return True  # sealed by another key: a token all the same
 
 
 def move_configuration(apps, schema_editor):
@@ -22,7 +34,7 @@ def move_configuration(apps, schema_editor):
         cursor.execute(f"SELECT id, access_token, token_hint, region, updated_at FROM {table}")
         rows = cursor.fetchall()
     for pk, ciphertext, hint, region, updated_at in rows:
-        configured = bool(ciphertext)
+        configured = _holds_a_token(ciphertext)
         Integration.objects.filter(pk=pk).update(
             configuration={"region": region or "us"},
             secret_hints={"access_token": hint} if configured else {},

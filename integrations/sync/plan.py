@@ -175,7 +175,7 @@ def _plan_licenses(plan: SyncPlan, licenses: dict[str, License]) -> None:
     for external_id, values in plan.snapshot.licenses.items():
         lic = licenses.get(external_id)
         if lic is None:
-            licenses[external_id] = lic = License(integration=plan.integration, **values)
+            licenses[external_id] = lic = License(integration=plan.integration, **{**values, "external_id": external_id})
             plan.licenses_new.append(lic)
         elif _assign(lic, values, LICENSE_FIELDS):
             plan.licenses_changed.append(lic)
@@ -189,7 +189,7 @@ def _plan_teams(plan: SyncPlan, teams: dict[str, Team], now: datetime) -> None:
         team = teams.get(external_id)
         if team is None:
             teams[external_id] = team = Team(
-                integration=plan.integration, first_seen_at=now, last_seen_at=now, **values
+                integration=plan.integration, first_seen_at=now, last_seen_at=now, **{**values, "external_id": external_id}
             )
             plan.teams_new.append(team)
             continue
