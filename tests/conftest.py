@@ -72,7 +72,7 @@ def integration(tenant, pagerduty_app, tenant_admin) -> Integration:
 @pytest.fixture
 def fake_pagerduty(settings):
     """A fake PagerDuty over real HTTP on 127.0.0.1; every integration is pointed at it."""
-    from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+    from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
     with FakePagerDuty(generate_dataset(users=30, teams=4, seed=1), token=TOKEN) as fake:
         settings.PAGERDUTY_API_BASE_URL = fake.base_url

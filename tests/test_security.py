@@ -38,7 +38,7 @@ from integrations.models import AccountChange, Integration, SyncedAccount, SyncR
 from integrations.tenancy import SESSION_KEY
 from tests.conftest import TOKEN
 from tests.factories import make_review_data
-from tests.test_tasks import queued
+from tests.sync.test_tasks import queued
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -29,8 +28,8 @@ from integrations.schedule import DAILY_SCHEDULE_NAME
 from integrations.services import add_integration
 from tests.conftest import TOKEN
 from tests.databases import url_of_the_test_database
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # Redis databases of the tests' own, so that a developer's queue (db 0) is never touched.
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 TEST_REDIS_DBS = range(15, 7, -1)
@@ -272,7 +271,7 @@ def assert_no_overlapping_syncs() -> None:
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_two_clusters_share_the_daily_sync_each_integration_once():
-    from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+    from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
     with FakePagerDuty(generate_dataset(users=20, teams=2, seed=4), token=TOKEN, latency=0.01) as fake:
         seconds, syncs_per_process = sync_everything_with_clusters(processes=2, fake=fake)

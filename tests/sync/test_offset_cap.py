@@ -8,7 +8,7 @@ from integrations.models import AccountChange, Integration, SyncedAccount, SyncR
 from integrations.services import add_integration
 from integrations.sync import sync_integration
 from tests.conftest import TOKEN
-from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from integrations.models import (
 )
 from integrations.sync import AlreadySyncing, NotConfigured, STALE_RUN_MESSAGE, sync_integration
 from tests.conftest import TOKEN
-from tests.fake_pagerduty import LEGACY_ROLE, FakePagerDuty, generate_dataset
+from tests.connectors.pagerduty.fake import LEGACY_ROLE, FakePagerDuty, generate_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +271,7 @@ def test_an_unchanged_resync_writes_no_account_row(configured, fake_pagerduty):
 
 def test_an_account_a_partial_sync_missed_is_back_in_view_once_seen(configured, fake_pagerduty):
     first = sync(configured)
-    # As a partial sync leaves an account it missed (tests/test_sync_offset_cap.py makes one).
+    # As a partial sync leaves an account it missed (tests/sync/test_offset_cap.py makes one).
     missed = SyncedAccount.objects.filter(integration=configured).first()
     SyncedAccount.objects.filter(pk=missed.pk).update(last_seen_at=first.run.finished_at)
 
