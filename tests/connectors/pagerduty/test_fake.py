@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,9 +23,9 @@ from openapi_core.exceptions import OpenAPIError
 
 from tests.connectors.pagerduty.fake import LEGACY_ROLE, ROLES, FakePagerDuty, generate_dataset
 from tests.connectors.pagerduty.fake.data import SPECIAL_NAMES, SPECIAL_TEAM_NAME
-from tests.paths import ROOT
+from tests.paths import PAGERDUTY_SPECS, ROOT
 
-SPECS = Path("/work/shared/pagerduty")
+SPECS = PAGERDUTY_SPECS
 TOKEN = "fake-test-token"
 REST_HEADERS = {"Authorization": f"Token token={TOKEN}", "Accept": "application/vnd.pagerduty+json;version=2"}
 PD_ID = re.compile(r"P[A-Z0-9]{6}")
