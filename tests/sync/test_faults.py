@@ -42,8 +42,8 @@ from integrations.models import (
     ThirdPartyApplication,
 )
 from integrations.services import add_integration
-from integrations.sync import STALE_RUN_MESSAGE, UNEXPECTED_ERROR_MESSAGE, AlreadySyncing, sync_integration
-from tests.conftest import TOKEN
+from integrations.sync import STALE_RUN_MESSAGE, UNEXPECTED_ERROR_MESSAGE, AlreadySyncing
+from tests.conftest import TOKEN, configure, sync
 from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 from tests.databases import url_of_the_test_database
 from tests.paths import ROOT
@@ -54,20 +54,6 @@ TEAMS = 3
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def configure(integration: Integration) -> Integration:
-    """As Configure and Integrate leaves it, without queueing the first sync."""
-    Integration.objects.filter(pk=integration.pk).update(
-        access_token=TOKEN, token_hint="••••3f9a", status=Integration.Status.PENDING,
-        message=status.AWAITING_FIRST_SYNC,
-    )
-    integration.refresh_from_db()
-    return integration
-
-
-def sync(integration: Integration):
-    return sync_integration(integration_id=integration.pk, trigger="command")
 
 
 def synced_state(integration: Integration) -> dict:

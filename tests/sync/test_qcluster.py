@@ -26,7 +26,7 @@ from django_q.models import Schedule, Task
 from integrations.models import Integration, SyncRun, Tenant, ThirdPartyApplication
 from integrations.schedule import DAILY_SCHEDULE_NAME
 from integrations.services import add_integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 from tests.databases import url_of_the_test_database
 from tests.paths import ROOT
 
@@ -229,10 +229,7 @@ def sync_everything_with_clusters(*, processes: int, fake) -> tuple[float, list[
     application = ThirdPartyApplication.objects.get(key="pagerduty")
     for number in range(INTEGRATIONS):
         tenant = Tenant.objects.create(name=f"Tenant {number:02d}", slug=f"tenant-{number:02d}")
-        integration = add_integration(tenant=tenant, application=application, description=f"PagerDuty {number}")
-        Integration.objects.filter(pk=integration.pk).update(
-            access_token=TOKEN, token_hint=TOKEN[-4:], status=Integration.Status.PENDING
-        )
+        configure(add_integration(tenant=tenant, application=application, description=f"PagerDuty {number}"))
     with broker_env() as broker:
         env = service_env(
             DATABASE_URL=url_of_the_test_database(),
