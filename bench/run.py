@@ -1,6 +1,6 @@
 """`make bench`: one table of what a sync costs, against the limits PagerDuty sets.
 
-A fake PagerDuty (tests/fake_pagerduty) answers on 127.0.0.1 with a chosen latency and rate
+A fake PagerDuty (tests/connectors/pagerduty/fake) answers on 127.0.0.1 with a chosen latency and rate
 limit; the sync under test is `python manage.py syncpagerduty --integration ID` run as a
 process of its own and timed from spawn to exit. The bench's database is its own (see
 bench/database.py) and everything it starts is stopped and removed when it ends.
@@ -153,7 +153,7 @@ class Bench:
         self.syncs(scenarios)
 
     def syncs(self, scenarios: set[int]) -> None:
-        from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+        from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
         dataset = generate_dataset(users=USERS, teams=TEAMS, seed=SEED)
         minimum = dataset.minimum_requests()
@@ -395,7 +395,7 @@ class Bench:
             f"PAGERDUTY_MAX_CONCURRENCY={settings.PAGERDUTY_MAX_CONCURRENCY}, page size 100, "
             f"PAGERDUTY_MAX_RETRIES={settings.PAGERDUTY_MAX_RETRIES}, "
             f"PAGERDUTY_BACKOFF_BASE={settings.PAGERDUTY_BACKOFF_BASE:g} s; "
-            f"fake PagerDuty on 127.0.0.1 (tests/fake_pagerduty), seed {SEED}"
+            f"fake PagerDuty on 127.0.0.1 (tests/connectors/pagerduty/fake), seed {SEED}"
         )
 
 

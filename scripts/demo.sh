@@ -18,7 +18,7 @@ export FIELD_ENCRYPTION_KEY
 unset REDIS_URL DJANGO_SECRET_KEY
 rm -f demo.sqlite3 demo.sqlite3-wal demo.sqlite3-shm
 
-$BIN/python -m tests.fake_pagerduty --users 300 --teams 12 --port "$FAKE_PORT" --token demo-token &
+$BIN/python -m tests.connectors.pagerduty.fake --users 300 --teams 12 --port "$FAKE_PORT" --token demo-token &
 fake=$!
 trap 'kill -TERM "$fake" 2>/dev/null; wait "$fake" 2>/dev/null' EXIT
 for _ in $(seq 100); do

@@ -1,9 +1,12 @@
-"""Shared fixtures: tenants, users with roles, and a fake PagerDuty on 127.0.0.1."""
+"""Shared fixtures: tenants, users with roles, a fake PagerDuty on 127.0.0.1, and an
+integration configured against it (`configured_integration`, or `configure` and `sync` to call
+with arguments)."""
 
 from __future__ import annotations
 
 import pytest
 
+from integrations import status
 from integrations.models import Integration, Tenant, TenantMembership, ThirdPartyApplication
 
 TOKEN = "u+PDtestTOKEN-0123456789abcdef3f9a"
@@ -72,8 +75,35 @@ def integration(tenant, pagerduty_app, tenant_admin) -> Integration:
 @pytest.fixture
 def fake_pagerduty(settings):
     """A fake PagerDuty over real HTTP on 127.0.0.1; every integration is pointed at it."""
-    from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+    from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
     with FakePagerDuty(generate_dataset(users=30, teams=4, seed=1), token=TOKEN) as fake:
         settings.PAGERDUTY_API_BASE_URL = fake.base_url
         yield fake
+
+
+def configure(integration: Integration, *, token: str = TOKEN, **fields) -> Integration:
+    """`integration` as Configure and Integrate leaves it, without the token check and without
+    queueing the first sync: the token and its hint saved, PENDING, awaiting its first sync.
+
+    `fields` sets other columns as well or instead (status=, sync_started_at=, ...).
+    """
+    fields = {"status": Integration.Status.PENDING, "message": status.AWAITING_FIRST_SYNC, **fields}
+    Integration.objects.filter(pk=integration.pk).update(
+        access_token=token, token_hint=f"••••{token[-4:]}", **fields
+    )
+    integration.refresh_from_db()
+    return integration
+
+
+def sync(integration: Integration, **kwargs):
+    """One sync of `integration` in this process, as `syncpagerduty` runs it."""
+    from integrations.sync import sync_integration
+
+    return sync_integration(integration_id=integration.pk, trigger="command", **kwargs)
+
+
+@pytest.fixture
+def configured_integration(integration, fake_pagerduty) -> Integration:
+    """The `integration` fixture configured with the token of `fake_pagerduty`, not synced yet."""
+    return configure(integration)

@@ -92,10 +92,13 @@ def make_account(
     teams: dict[Team, str] | None = None,
     **fields,
 ) -> SyncedAccount:
-    """One account; `teams` maps a Team to the account's role in it."""
+    """One account; `teams` maps a Team to the account's role in it.
+
+    As the sync leaves an account in view, `last_seen_at` stays empty unless given: it was
+    seen by the integration's last sync. A removed one gets the `last_seen_at` it is given.
+    """
     slug = "".join(ch for ch in name.lower() if ch.isalnum())[:30] or "user"
     fields.setdefault("first_seen_at", SYNC_TIME - dt.timedelta(days=30))
-    fields.setdefault("last_seen_at", SYNC_TIME)
     account = SyncedAccount.objects.create(
         integration=integration,
         name=name,
@@ -186,7 +189,13 @@ def make_synced_data(
     next team; license i % licenses, none every 11th; removed every `removed_every`th;
     invitation pending every `pending_every`th. The run saw every 20th account added, the
     removed ones removed, and half of the admins promoted from user.
+
+    That sync is the integration's last (`last_synced_at` = `synced_at`): the accounts it saw
+    have no `last_seen_at` of their own, so they read as last seen then.
     """
+    if integration.last_synced_at != synced_at:
+        Integration.objects.filter(pk=integration.pk).update(last_synced_at=synced_at)
+        integration.last_synced_at = synced_at
     team_objs = Team.objects.bulk_create(
         Team(
             integration=integration,
@@ -259,7 +268,8 @@ def make_synced_data(
 
 def _account(integration, i, id_prefix, synced_at, licenses, removed_every, pending_every):
     role = "owner" if i == 0 else ROLE_CYCLE[i % len(ROLE_CYCLE)]
-    # Removed accounts are kept with their last seen time, as the sync leaves them.
+    # Removed accounts are kept with their last seen time, as the sync leaves them; an
+    # account in view has none (seen by the integration's last sync, store.py).
     removed = removed_every and i % removed_every == removed_every - 1
     return SyncedAccount(
         integration=integration,
@@ -274,7 +284,7 @@ def _account(integration, i, id_prefix, synced_at, licenses, removed_every, pend
         html_url=f"https://acme.pagerduty.com/users/{id_prefix}U{i:07d}",
         license=None if (not licenses or i % 11 == 0) else licenses[i % len(licenses)],
         first_seen_at=synced_at - dt.timedelta(days=60),
-        last_seen_at=synced_at - dt.timedelta(days=1) if removed else synced_at,
+        last_seen_at=synced_at - dt.timedelta(days=1) if removed else None,
         removed_at=synced_at if removed else None,
     )
 

@@ -19,7 +19,9 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.http import HttpRequest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
+BASE_DIR = ROOT
 WRITE_ENV = BASE_DIR / "scripts" / "write_env.py"
 VENV_PYTHON = BASE_DIR / ".venv" / "bin" / "python"
 

@@ -36,9 +36,9 @@ from django_q.models import OrmQ, Schedule, Task
 from integrations.admin.base import TenantScopedAdmin
 from integrations.models import AccountChange, Integration, SyncedAccount, SyncRun, Team, TenantMembership
 from integrations.tenancy import SESSION_KEY
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 from tests.factories import make_review_data
-from tests.test_tasks import queued
+from tests.sync.test_tasks import queued
 
 pytestmark = pytest.mark.django_db
 
@@ -112,12 +112,6 @@ def acme(tenant):
 @pytest.fixture
 def globex(other_tenant):
     return make_review_data(tenant=other_tenant, prefix="Zed")
-
-
-def configured(integration: Integration) -> Integration:
-    Integration.objects.filter(pk=integration.pk).update(access_token=TOKEN, token_hint="••••3f9a")
-    integration.refresh_from_db()
-    return integration
 
 
 def one_of_everything(acme) -> None:
@@ -238,7 +232,7 @@ def refused_without_csrf(client: Client, url: str, data: dict) -> None:
 def test_every_form_and_action_answers_403_without_a_csrf_token(
     superuser, tenant_admin, make_user, tenant, other_tenant, acme, globex, fake_pagerduty
 ):
-    configured(acme.integration)
+    configure(acme.integration)
     one_of_everything(acme)
     csrf = Client(enforce_csrf_checks=True)
 
@@ -308,8 +302,8 @@ def exported(client, action: str, ids: list[int]) -> str:
 
 
 def test_actions_posted_with_another_tenants_ids_touch_only_ones_own(alice, acme, globex):
-    configured(acme.integration)
-    configured(globex.integration)
+    configure(acme.integration)
+    configure(globex.integration)
     broker = get_broker()
     broker.purge_queue()
 

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -23,8 +22,9 @@ from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.fields import UndecryptableSecret
 from integrations.models import Integration
 from tests.conftest import TOKEN
+from tests.paths import ROOT
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = ROOT
 SECRET_KEY = "a-strong-secret-key-for-these-tests-only-Xq7vLr2Zp9Wm4Nk8Tb3Hc6Jd1Fg5"
 FERNET_KEY = Fernet.generate_key().decode()
 

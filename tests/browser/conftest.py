@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from tests.databases import url_of_the_test_database
+from tests.paths import ROOT
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are plain synchronous code, so Django's async guard does not apply.
@@ -26,7 +27,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Browser tests log in through the login page: their users are made with this password.
 PASSWORD = "pw-Browser-123"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",

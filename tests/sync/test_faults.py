@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -43,32 +42,18 @@ from integrations.models import (
     ThirdPartyApplication,
 )
 from integrations.services import add_integration
-from integrations.sync import STALE_RUN_MESSAGE, UNEXPECTED_ERROR_MESSAGE, AlreadySyncing, sync_integration
-from tests.conftest import TOKEN
-from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+from integrations.sync import STALE_RUN_MESSAGE, UNEXPECTED_ERROR_MESSAGE, AlreadySyncing
+from tests.conftest import TOKEN, configure, sync
+from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 from tests.databases import url_of_the_test_database
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CHANGELIST = reverse("admin:integrations_integration_changelist")
 USERS = 150  # two pages of users: "between two pages" means something
 TEAMS = 3
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def configure(integration: Integration) -> Integration:
-    """As Configure and Integrate leaves it, without queueing the first sync."""
-    Integration.objects.filter(pk=integration.pk).update(
-        access_token=TOKEN, token_hint="••••3f9a", status=Integration.Status.PENDING,
-        message=status.AWAITING_FIRST_SYNC,
-    )
-    integration.refresh_from_db()
-    return integration
-
-
-def sync(integration: Integration):
-    return sync_integration(integration_id=integration.pk, trigger="command")
 
 
 def synced_state(integration: Integration) -> dict:
@@ -281,7 +266,7 @@ def test_a_scim_total_beyond_belief_is_an_unexpected_response_not_endless_paging
 @pytest.mark.django_db
 def test_text_no_column_can_hold_is_stored_cleaned_not_a_failed_sync(synced, fake, admin):
     # PostgreSQL refuses NUL in text and values longer than a varchar: one odd value from
-    # PagerDuty must not fail the whole sync (found by tests/test_parser_properties.py).
+    # PagerDuty must not fail the whole sync (found by tests/connectors/pagerduty/test_parser_properties.py).
     user, team = fake.dataset.user_list()[5], fake.dataset.team_list()[0]
     fake.dataset.update_user(user["id"], name="Ann\x00 Lee", job_title="Head of " + "Everything " * 40)
     fake.dataset.set_team_role(team["id"], user["id"], "incident_commander_of_the_whole_company")

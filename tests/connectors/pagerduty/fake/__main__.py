@@ -1,4 +1,4 @@
-"""Run the fake PagerDuty in the foreground: python -m tests.fake_pagerduty --users 300 ..."""
+"""Run the fake PagerDuty in the foreground: python -m tests.connectors.pagerduty.fake --users 300 ..."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _rate(value: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_pagerduty", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.connectors.pagerduty.fake", description=__doc__)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--teams", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)

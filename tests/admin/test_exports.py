@@ -85,7 +85,7 @@ def test_json_values_for_an_account_with_teams_license_and_a_removed_one(data):
         "license": "Full User",
         "status": "active",
         "first_seen": "2025-01-30T02:00:00Z",
-        "last_seen": "2025-03-01T02:00:00Z",
+        "last_seen": "2025-03-01T02:00:00Z",  # in view: the integration's last sync
         "removed_at": None,
     }
     dee = records["PDEE"]

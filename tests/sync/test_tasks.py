@@ -15,7 +15,7 @@ from integrations.connectors.errors import TokenRejected
 from integrations.models import Integration, SyncRun, ThirdPartyApplication
 from integrations.services import add_integration, configure_integration
 from integrations.tasks import sync_all_integrations, sync_integration_task
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 
 pytestmark = pytest.mark.django_db
 
@@ -44,14 +44,6 @@ def queued_syncs(broker) -> list[tuple]:
     return [tuple(task["args"]) for task in queued(broker) if task["func"] == SYNC_TASK]
 
 
-def configured(integration: Integration, *, token: str = TOKEN, **fields) -> Integration:
-    """As configure_integration leaves it (the token check and the queueing are tested below)."""
-    fields = {"status": Integration.Status.PENDING, **fields}
-    Integration.objects.filter(pk=integration.pk).update(access_token=token, token_hint=token[-4:], **fields)
-    integration.refresh_from_db()
-    return integration
-
-
 @pytest.fixture
 def many_integrations(tenant, other_tenant, pagerduty_app):
     def add(tenant, description):
@@ -59,12 +51,12 @@ def many_integrations(tenant, other_tenant, pagerduty_app):
 
     stale = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
     return {
-        "acme": configured(add(tenant, "Acme prod")),
-        "acme_staging": configured(add(tenant, "Acme staging")),
-        "globex": configured(add(other_tenant, "Globex")),
+        "acme": configure(add(tenant, "Acme prod")),
+        "acme_staging": configure(add(tenant, "Acme staging")),
+        "globex": configure(add(other_tenant, "Globex")),
         "not_configured": add(tenant, "No token yet"),
-        "syncing": configured(add(tenant, "Busy"), sync_started_at=timezone.now() - timedelta(minutes=5)),
-        "dead_sync": configured(add(other_tenant, "Worker died"), sync_started_at=stale),
+        "syncing": configure(add(tenant, "Busy"), sync_started_at=timezone.now() - timedelta(minutes=5)),
+        "dead_sync": configure(add(other_tenant, "Worker died"), sync_started_at=stale),
     }
 
 
@@ -92,7 +84,7 @@ def test_fan_out_skips_applications_without_a_connector(broker, tenant):
     # A catalogue row added ahead of its connector (SPEC §3: a second application later).
     future = ThirdPartyApplication.objects.create(key="opsgenie", name="Opsgenie")
     orphan = Integration.objects.create(tenant=tenant, application=future, description="not yet supported")
-    configured(orphan)
+    configure(orphan)
 
     sync_all_integrations()
 
@@ -134,7 +126,7 @@ def test_a_rejected_token_queues_nothing(broker, integration, fake_pagerduty, dj
 
 
 def test_the_task_syncs_like_the_command(integration, fake_pagerduty):
-    configured(integration)
+    configure(integration)
 
     summary = sync_integration_task(integration.pk, "schedule")
 
@@ -148,7 +140,7 @@ def test_the_task_syncs_like_the_command(integration, fake_pagerduty):
 
 def test_a_second_sync_of_a_busy_integration_returns_cleanly(integration, fake_pagerduty):
     started = timezone.now() - timedelta(minutes=1)
-    configured(integration, sync_started_at=started, status=Integration.Status.SYNCING)
+    configure(integration, sync_started_at=started, status=Integration.Status.SYNCING)
     running = SyncRun.objects.create(integration=integration, trigger="admin", started_at=started)
 
     summary = sync_integration_task(integration.pk, "schedule")
@@ -165,7 +157,7 @@ def test_a_second_sync_of_a_busy_integration_returns_cleanly(integration, fake_p
 def test_a_sync_left_by_a_dead_worker_is_taken_over(integration, fake_pagerduty):
     # The worker was killed mid-sync: its lock and its RUNNING run stayed behind.
     died_at = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
-    configured(integration, sync_started_at=died_at, status=Integration.Status.SYNCING)
+    configure(integration, sync_started_at=died_at, status=Integration.Status.SYNCING)
     dead = SyncRun.objects.create(integration=integration, trigger="schedule", started_at=died_at)
 
     sync_integration_task(integration.pk, "schedule")
@@ -182,7 +174,7 @@ def test_a_sync_left_by_a_dead_worker_is_taken_over(integration, fake_pagerduty)
 
 def test_the_daily_fan_out_retries_an_integration_whose_worker_died(broker, integration):
     died_at = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
-    configured(integration, sync_started_at=died_at)
+    configure(integration, sync_started_at=died_at)
 
     sync_all_integrations()
 
@@ -200,7 +192,7 @@ def test_a_queued_sync_of_a_deleted_integration_returns_cleanly(integration):
 
 
 def test_a_failed_sync_is_recorded_and_the_task_still_returns(integration, fake_pagerduty):
-    configured(integration, token="not-the-token")
+    configure(integration, token="not-the-token")
 
     summary = sync_integration_task(integration.pk, "schedule")
 

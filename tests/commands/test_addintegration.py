@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,8 +16,9 @@ from integrations import status
 from integrations.models import Integration, Tenant, TenantMembership
 from tests.databases import url_of_the_test_database
 from tests.conftest import TOKEN
+from tests.paths import ROOT
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = ROOT
 
 
 class TerminalInput(io.StringIO):

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,10 +21,11 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.exceptions import OpenAPIError
 
-from tests.fake_pagerduty import LEGACY_ROLE, ROLES, FakePagerDuty, generate_dataset
-from tests.fake_pagerduty.data import SPECIAL_NAMES, SPECIAL_TEAM_NAME
+from tests.connectors.pagerduty.fake import LEGACY_ROLE, ROLES, FakePagerDuty, generate_dataset
+from tests.connectors.pagerduty.fake.data import SPECIAL_NAMES, SPECIAL_TEAM_NAME
+from tests.paths import PAGERDUTY_SPECS, ROOT
 
-SPECS = Path("/work/shared/pagerduty")
+SPECS = PAGERDUTY_SPECS
 TOKEN = "fake-test-token"
 REST_HEADERS = {"Authorization": f"Token token={TOKEN}", "Accept": "application/vnd.pagerduty+json;version=2"}
 PD_ID = re.compile(r"P[A-Z0-9]{6}")
@@ -579,9 +579,9 @@ def test_fifty_thousand_users_generate_quickly():
 # -- the command line ---------------------------------------------------------------------
 def test_command_line_serves_until_sigterm():
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_pagerduty", "--users", "30", "--teams", "3", "--seed", "1",
+        [sys.executable, "-m", "tests.connectors.pagerduty.fake", "--users", "30", "--teams", "3", "--seed", "1",
          "--port", "0", "--token", "cli-token", "--rate-limit", "960/60"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         line = process.stdout.readline()

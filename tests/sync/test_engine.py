@@ -26,9 +26,9 @@ from integrations.models import (
     TeamMembership,
     ThirdPartyApplication,
 )
-from integrations.sync import AlreadySyncing, NotConfigured, STALE_RUN_MESSAGE, sync_integration
-from tests.conftest import TOKEN
-from tests.fake_pagerduty import LEGACY_ROLE, FakePagerDuty, generate_dataset
+from integrations.sync import AlreadySyncing, NotConfigured, STALE_RUN_MESSAGE
+from tests.conftest import TOKEN, configure, sync
+from tests.connectors.pagerduty.fake import LEGACY_ROLE, FakePagerDuty, generate_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -37,20 +37,6 @@ ACCOUNT_COLUMNS = (
     "pagerduty_id", "name", "email", "role", "job_title", "time_zone", "invitation_pending",
     "created_via_sso", "html_url", "license_id", "first_seen_at", "last_seen_at", "removed_at",
 )
-
-
-def configure(integration: Integration) -> Integration:
-    """As Configure and Integrate leaves it (without queueing the first sync)."""
-    Integration.objects.filter(pk=integration.pk).update(
-        access_token=TOKEN, token_hint="••••3f9a", status=Integration.Status.PENDING,
-        message=status.AWAITING_FIRST_SYNC,
-    )
-    integration.refresh_from_db()
-    return integration
-
-
-def sync(integration: Integration, **kwargs):
-    return sync_integration(integration_id=integration.pk, trigger="command", **kwargs)
 
 
 def accounts_state(integration: Integration) -> list[tuple]:
@@ -73,8 +59,8 @@ def add_pagerduty(tenant, description: str = "Production PagerDuty") -> Integrat
 
 
 @pytest.fixture
-def configured(tenant, fake_pagerduty):
-    return configure(add_pagerduty(tenant))
+def configured(configured_integration):
+    return configured_integration
 
 
 @pytest.fixture
@@ -271,7 +257,7 @@ def test_an_unchanged_resync_writes_no_account_row(configured, fake_pagerduty):
 
 def test_an_account_a_partial_sync_missed_is_back_in_view_once_seen(configured, fake_pagerduty):
     first = sync(configured)
-    # As a partial sync leaves an account it missed (tests/test_sync_offset_cap.py makes one).
+    # As a partial sync leaves an account it missed (tests/sync/test_offset_cap.py makes one).
     missed = SyncedAccount.objects.filter(integration=configured).first()
     SyncedAccount.objects.filter(pk=missed.pk).update(last_seen_at=first.run.finished_at)
 

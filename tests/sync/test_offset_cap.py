@@ -6,9 +6,8 @@ import pytest
 
 from integrations.models import AccountChange, Integration, SyncedAccount, SyncRun, ThirdPartyApplication
 from integrations.services import add_integration
-from integrations.sync import sync_integration
-from tests.conftest import TOKEN
-from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+from tests.conftest import TOKEN, configure, sync
+from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +24,7 @@ def big_fake(settings):
 @pytest.fixture
 def configured(tenant):
     application = ThirdPartyApplication.objects.get(key="pagerduty")
-    integration = add_integration(tenant=tenant, application=application, description="Big account")
-    Integration.objects.filter(pk=integration.pk).update(access_token=TOKEN)
-    integration.refresh_from_db()
-    return integration
-
-
-def sync(integration):
-    return sync_integration(integration_id=integration.pk, trigger="command")
+    return configure(add_integration(tenant=tenant, application=application, description="Big account"))
 
 
 def stored_ids(integration, **filters) -> set[str]:

@@ -15,7 +15,7 @@ from django_q.signing import SignedPackage
 
 from integrations.models import Integration, SyncedAccount, SyncRun, ThirdPartyApplication
 from integrations.services import add_integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +23,7 @@ pytestmark = pytest.mark.django_db
 def add(tenant, description: str, *, token: str | None = TOKEN) -> Integration:
     application = ThirdPartyApplication.objects.get(key="pagerduty")
     integration = add_integration(tenant=tenant, application=application, description=description)
-    if token is not None:
-        Integration.objects.filter(pk=integration.pk).update(access_token=token)
-        integration.refresh_from_db()
-    return integration
+    return configure(integration, token=token) if token is not None else integration
 
 
 def run(*args) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """A fake PagerDuty REST API (and SCIM list) server for tests, the demo and the benchmark.
 
-Standard library only, so it runs without Django: ``python -m tests.fake_pagerduty``.
+Standard library only, so it runs without Django: ``python -m tests.connectors.pagerduty.fake``.
 """
 
 from .data import LEGACY_ROLE, ROLES, TEAM_ROLES, Dataset, generate_dataset

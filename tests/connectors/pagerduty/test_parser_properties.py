@@ -22,7 +22,7 @@ from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.connectors.pagerduty.fetch import PagerDutyFetcher, Snapshot
 from integrations.models import License, SyncedAccount, Team, TeamMembership
 from tests.conftest import TOKEN
-from tests.fake_pagerduty import ROLES, TEAM_ROLES, FakePagerDuty, generate_dataset
+from tests.connectors.pagerduty.fake import ROLES, TEAM_ROLES, FakePagerDuty, generate_dataset
 
 # Modest for CI; no deadline (HTTP round trips vary on a busy machine); no example database
 # written into the tree (the known failures are pinned in plain tests below instead).

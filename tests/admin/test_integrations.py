@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 
 from integrations.models import Integration, SyncRun
 from integrations.services import add_integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 
 CHANGELIST = reverse("admin:integrations_integration_changelist")
 ADD = reverse("admin:integrations_integration_add")
@@ -441,9 +441,7 @@ def test_sync_now_queues_configured_integrations_and_skips_the_others(
     configured = []
     for number in range(2):
         other = add_integration(tenant=tenant, application=pagerduty_app, description=f"PD {number}")
-        other.access_token, other.token_hint = f"token-{number}", "••••"
-        other.save()
-        configured.append(other)
+        configured.append(configure(other, token=f"token-{number}"))
 
     response = alice.post(
         CHANGELIST,

@@ -16,7 +16,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -27,10 +26,10 @@ from django_q.models import Schedule, Task
 from integrations.models import Integration, SyncRun, Tenant, ThirdPartyApplication
 from integrations.schedule import DAILY_SCHEDULE_NAME
 from integrations.services import add_integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 from tests.databases import url_of_the_test_database
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # Redis databases of the tests' own, so that a developer's queue (db 0) is never touched.
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 TEST_REDIS_DBS = range(15, 7, -1)
@@ -230,10 +229,7 @@ def sync_everything_with_clusters(*, processes: int, fake) -> tuple[float, list[
     application = ThirdPartyApplication.objects.get(key="pagerduty")
     for number in range(INTEGRATIONS):
         tenant = Tenant.objects.create(name=f"Tenant {number:02d}", slug=f"tenant-{number:02d}")
-        integration = add_integration(tenant=tenant, application=application, description=f"PagerDuty {number}")
-        Integration.objects.filter(pk=integration.pk).update(
-            access_token=TOKEN, token_hint=TOKEN[-4:], status=Integration.Status.PENDING
-        )
+        configure(add_integration(tenant=tenant, application=application, description=f"PagerDuty {number}"))
     with broker_env() as broker:
         env = service_env(
             DATABASE_URL=url_of_the_test_database(),
@@ -272,7 +268,7 @@ def assert_no_overlapping_syncs() -> None:
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_two_clusters_share_the_daily_sync_each_integration_once():
-    from tests.fake_pagerduty import FakePagerDuty, generate_dataset
+    from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
     with FakePagerDuty(generate_dataset(users=20, teams=2, seed=4), token=TOKEN, latency=0.01) as fake:
         seconds, syncs_per_process = sync_everything_with_clusters(processes=2, fake=fake)
