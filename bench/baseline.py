@@ -51,7 +51,7 @@ def main() -> None:
 
     session = requests.Session()
     session.headers.update(
-        {"Authorization": f"Token token={integration.access_token}", "Accept": "application/vnd.pagerduty+json;version=2"}
+        {"Authorization": f"Token token={integration.secrets['access_token'].reveal()}", "Accept": "application/vnd.pagerduty+json;version=2"}
     )
     users = fetch_all(session, "/users", "users")
     teams = fetch_all(session, "/teams", "teams")
@@ -64,7 +64,7 @@ def main() -> None:
     for lic in licenses:
         license_by_id[lic["id"]], _ = License.objects.update_or_create(
             integration=integration,
-            pagerduty_id=lic["id"],
+            external_id=lic["id"],
             defaults={"name": lic["name"], "description": lic.get("description") or "", "role_group": lic.get("role_group") or ""},
         )
     license_of_user = {a["user"]["id"]: license_by_id.get(a["license"]["id"]) for a in allocations}
@@ -72,7 +72,7 @@ def main() -> None:
     for team in teams:
         team_by_id[team["id"]], _ = Team.objects.update_or_create(
             integration=integration,
-            pagerduty_id=team["id"],
+            external_id=team["id"],
             defaults={"name": team["name"], "description": team.get("description") or "", "html_url": team["html_url"], "last_seen_at": now},
             create_defaults={"name": team["name"], "description": team.get("description") or "", "html_url": team["html_url"], "first_seen_at": now, "last_seen_at": now},
         )
@@ -92,7 +92,7 @@ def main() -> None:
             "removed_at": None,
         }
         account_by_id[user["id"]], _ = SyncedAccount.objects.update_or_create(
-            integration=integration, pagerduty_id=user["id"], defaults=fields, create_defaults={**fields, "first_seen_at": now}
+            integration=integration, external_id=user["id"], defaults=fields, create_defaults={**fields, "first_seen_at": now}
         )
     for team_id, roster in members.items():
         for member in roster:

@@ -311,7 +311,10 @@ class Bench:
     # -- helpers --------------------------------------------------------------------------
     def integration(self, description: str, *, create: bool = True):
         """A configured PagerDuty integration of the bench tenant, as Configure and Integrate leaves it."""
+        from django.utils import timezone
+
         from integrations.models import Integration, Tenant, ThirdPartyApplication
+        from integrations.secrets import Secret
 
         tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
         if not create:
@@ -320,8 +323,10 @@ class Bench:
             tenant=tenant,
             application=ThirdPartyApplication.objects.get(key="pagerduty"),
             description=description,
-            access_token=TOKEN,
-            token_hint=TOKEN[-4:],
+            configuration={"region": "us"},
+            secrets={"access_token": Secret(TOKEN)},
+            secret_hints={"access_token": Secret(TOKEN).hint},
+            configured_at=timezone.now(),
             status=Integration.Status.PENDING,
         )
 

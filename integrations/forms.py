@@ -120,9 +120,7 @@ class ConfigureIntegrationForm(forms.Form):
         hint = self.integration.secret_hints.get(config_field.name)
         help_text = config_field.help_text
         if hint:
-            help_text = (
-                f"A {config_field.label.lower()} is saved ({hint}); enter a new one to replace it. {help_text}"
-            )
+            help_text = f"A token is saved ({hint}); enter a new one to replace it. {help_text}"
         return forms.CharField(
             label=config_field.label,
             strip=True,

@@ -71,11 +71,9 @@ def _per_application(condition, *, application_path: str = "integration__applica
     return combined
 
 
-def catalogues_of(*, integration_ids: list[int]) -> list[RoleCatalogue]:
+def catalogues_of(*, integrations: list[Integration]) -> list[RoleCatalogue]:
     """The role catalogues of these integrations' applications, each once, in registry order."""
-    keys = set(
-        Integration.objects.filter(pk__in=integration_ids).values_list("application__key", flat=True)
-    )
+    keys = {integration.application.key for integration in integrations}
     return [get_connector(key).roles for key in registered_keys() if key in keys]
 
 
@@ -150,13 +148,14 @@ def with_account_relations(accounts: QuerySet[SyncedAccount]) -> QuerySet[Synced
     )
 
 
-def role_choices(*, integration_ids: list[int]) -> list[tuple[str, str]]:
+def role_choices(*, integrations: list[Integration]) -> list[tuple[str, str]]:
     """Every role of these integrations' catalogues, then any other value their accounts hold."""
     choices: dict[str, str] = {}
-    for roles in catalogues_of(integration_ids=integration_ids):
+    for roles in catalogues_of(integrations=integrations):
         for role, display in roles.display_names.items():
             choices.setdefault(role, display)
-    for role in sorted(set(roles_in_use(integration_ids=integration_ids)) - choices.keys()):
+    in_use = roles_in_use(integration_ids=[integration.pk for integration in integrations])
+    for role in sorted(set(in_use) - choices.keys()):
         choices[role] = role
     return list(choices.items())
 
@@ -191,9 +190,9 @@ def roles_in_use(*, integration_ids: list[int]) -> list[str]:
         return [role for (role,) in cursor.fetchall()]
 
 
-def team_role_choices(*, integration_ids: list[int]) -> list[tuple[str, str]]:
+def team_role_choices(*, integrations: list[Integration]) -> list[tuple[str, str]]:
     roles = dict.fromkeys(
-        role for catalogue in catalogues_of(integration_ids=integration_ids) for role in catalogue.team_roles
+        role for catalogue in catalogues_of(integrations=integrations) for role in catalogue.team_roles
     )
     return [(role, role.capitalize()) for role in roles]
 

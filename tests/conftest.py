@@ -5,9 +5,11 @@ with arguments)."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from integrations import status
 from integrations.models import Integration, Tenant, TenantMembership, ThirdPartyApplication
+from integrations.secrets import Secret
 
 TOKEN = "u+PDtestTOKEN-0123456789abcdef3f9a"
 
@@ -88,12 +90,35 @@ def configure(integration: Integration, *, token: str = TOKEN, **fields) -> Inte
 
     `fields` sets other columns as well or instead (status=, sync_started_at=, ...).
     """
-    fields = {"status": Integration.Status.PENDING, "message": status.AWAITING_FIRST_SYNC, **fields}
-    Integration.objects.filter(pk=integration.pk).update(
-        access_token=token, token_hint=f"••••{token[-4:]}", **fields
-    )
+    fields = {
+        "status": Integration.Status.PENDING,
+        "message": status.AWAITING_FIRST_SYNC,
+        "configuration": {"region": "us"},
+        "secrets": {"access_token": Secret(token)},
+        "secret_hints": {"access_token": Secret(token).hint},
+        "configured_at": timezone.now(),
+        **fields,
+    }
+    Integration.objects.filter(pk=integration.pk).update(**fields)
     integration.refresh_from_db()
     return integration
+
+
+def saved_token(integration: Integration) -> str:
+    """The access token stored for `integration` ("" when none), as the sync would send it."""
+    integration.refresh_from_db()
+    secret = integration.secrets.get("access_token")
+    return secret.reveal() if secret else ""
+
+
+def token_hint(integration: Integration) -> str:
+    integration.refresh_from_db()
+    return integration.secret_hints.get("access_token", "")
+
+
+def saved_region(integration: Integration) -> str | None:
+    integration.refresh_from_db()
+    return integration.configuration.get("region")
 
 
 def sync(integration: Integration, **kwargs):

@@ -62,21 +62,21 @@ def make_integration(
     )
 
 
-def make_team(*, integration: Integration, name: str, pagerduty_id: str | None = None) -> Team:
+def make_team(*, integration: Integration, name: str, external_id: str | None = None) -> Team:
     return Team.objects.create(
         integration=integration,
-        pagerduty_id=pagerduty_id or f"PT{name.upper().replace(' ', '')[:20]}",
+        external_id=external_id or f"PT{name.upper().replace(' ', '')[:20]}",
         name=name,
-        html_url=f"https://acme.pagerduty.com/teams/{pagerduty_id or 'T'}",
+        html_url=f"https://acme.pagerduty.com/teams/{external_id or 'T'}",
         first_seen_at=SYNC_TIME,
         last_seen_at=SYNC_TIME,
     )
 
 
-def make_license(*, integration: Integration, name: str, pagerduty_id: str | None = None) -> License:
+def make_license(*, integration: Integration, name: str, external_id: str | None = None) -> License:
     return License.objects.create(
         integration=integration,
-        pagerduty_id=pagerduty_id or f"PL{name.upper().replace(' ', '')[:20]}",
+        external_id=external_id or f"PL{name.upper().replace(' ', '')[:20]}",
         name=name,
         role_group="FullUser",
     )
@@ -87,7 +87,7 @@ def make_account(
     integration: Integration,
     name: str,
     email: str | None = None,
-    pagerduty_id: str | None = None,
+    external_id: str | None = None,
     role: str = "user",
     teams: dict[Team, str] | None = None,
     **fields,
@@ -103,7 +103,7 @@ def make_account(
         integration=integration,
         name=name,
         email=email if email is not None else f"{slug}@example.com",
-        pagerduty_id=pagerduty_id or f"P{slug.upper()[:12]}",
+        external_id=external_id or f"P{slug.upper()[:12]}",
         role=role,
         **fields,
     )
@@ -199,7 +199,7 @@ def make_synced_data(
     team_objs = Team.objects.bulk_create(
         Team(
             integration=integration,
-            pagerduty_id=f"{id_prefix}T{n:04d}",
+            external_id=f"{id_prefix}T{n:04d}",
             name=f"Team {n:03d}",
             html_url=f"https://acme.pagerduty.com/teams/{id_prefix}T{n:04d}",
             first_seen_at=synced_at - dt.timedelta(days=90),
@@ -210,7 +210,7 @@ def make_synced_data(
     license_objs = License.objects.bulk_create(
         License(
             integration=integration,
-            pagerduty_id=f"{id_prefix}L{n:03d}",
+            external_id=f"{id_prefix}L{n:03d}",
             name=["Full User", "Stakeholder", "Business User"][n % 3] + (f" {n}" if n >= 3 else ""),
             role_group="FullUser",
         )
@@ -273,7 +273,7 @@ def _account(integration, i, id_prefix, synced_at, licenses, removed_every, pend
     removed = removed_every and i % removed_every == removed_every - 1
     return SyncedAccount(
         integration=integration,
-        pagerduty_id=f"{id_prefix}U{i:07d}",
+        external_id=f"{id_prefix}U{i:07d}",
         name=f"User {i:06d}",
         email=f"user{i:06d}@example.com",
         role=role,
@@ -330,37 +330,37 @@ def make_review_data(*, tenant: Tenant, prefix: str = "", description: str = "Pr
     """
     p = prefix
     integration = make_integration(tenant=tenant, description=description)
-    ops = make_team(integration=integration, name=f"{p}Ops", pagerduty_id=f"{p}PTOPS")
-    web = make_team(integration=integration, name=f"{p}Web", pagerduty_id=f"{p}PTWEB")
-    full_user = make_license(integration=integration, name=f"{p}Full User", pagerduty_id=f"{p}PLFULL")
+    ops = make_team(integration=integration, name=f"{p}Ops", external_id=f"{p}PTOPS")
+    web = make_team(integration=integration, name=f"{p}Web", external_id=f"{p}PTWEB")
+    full_user = make_license(integration=integration, name=f"{p}Full User", external_id=f"{p}PLFULL")
     removed_at = SYNC_TIME - dt.timedelta(days=2)
     accounts = {
         "ann": make_account(
             integration=integration, name=f"{p}Ann Owner", email=f"{p.lower()}ann@acme.test",
-            pagerduty_id=f"{p}PANN", role="owner", teams={ops: "manager"}, license=full_user,
+            external_id=f"{p}PANN", role="owner", teams={ops: "manager"}, license=full_user,
             html_url=f"https://acme.pagerduty.com/users/{p}PANN",
         ),
         "bob": make_account(
             integration=integration, name=f"{p}Bob Admin", email=f"{p.lower()}bob@acme.test",
-            pagerduty_id=f"{p}PBOB", role="admin", license=full_user,
+            external_id=f"{p}PBOB", role="admin", license=full_user,
         ),
         "cy": make_account(
             integration=integration, name=f"{p}Cy Responder", email=f"{p.lower()}cy@acme.test",
-            pagerduty_id=f"{p}PCY", role="limited_user", teams={ops: "responder", web: "observer"},
+            external_id=f"{p}PCY", role="limited_user", teams={ops: "responder", web: "observer"},
             invitation_pending=True,
         ),
         "dee": make_account(
             integration=integration, name=f"{p}Dee Gone", email=f"{p.lower()}dee@acme.test",
-            pagerduty_id=f"{p}PDEE", role="user", teams={ops: "responder"},
+            external_id=f"{p}PDEE", role="user", teams={ops: "responder"},
             removed_at=removed_at, last_seen_at=removed_at,
         ),
         "eve": make_account(
             integration=integration, name=f"{p}Eve Manager", email=f"{p.lower()}eve@acme.test",
-            pagerduty_id=f"{p}PEVE", role="user", teams={web: "manager"},
+            external_id=f"{p}PEVE", role="user", teams={web: "manager"},
         ),
         "fay": make_account(
             integration=integration, name=f"{p}Fay Future", email=f"{p.lower()}fay@acme.test",
-            pagerduty_id=f"{p}PFAY", role="incident_commander",
+            external_id=f"{p}PFAY", role="incident_commander",
         ),
     }
     run = make_run(integration=integration, added=1, removed=1, fetched=5)

@@ -19,7 +19,7 @@ from django.db import connection
 
 from integrations.connectors.errors import TokenUndecryptable
 from integrations.connectors.pagerduty.client import PagerDutyClient
-from integrations.fields import UndecryptableSecret
+from integrations.secrets import Secret, UndecryptableSecret
 from integrations.models import Integration
 from tests.conftest import TOKEN
 from tests.paths import ROOT
@@ -217,24 +217,24 @@ def store_ciphertext_from_another_key(integration: Integration) -> str:
     ciphertext = Fernet(Fernet.generate_key()).encrypt(TOKEN.encode()).decode()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Integration._meta.db_table} SET access_token = %s WHERE id = %s",
-            [ciphertext, integration.pk],
+            f"UPDATE {Integration._meta.db_table} SET secrets = %s WHERE id = %s",
+            [json.dumps({"access_token": ciphertext}), integration.pk],
         )
     return ciphertext
 
 
 def stored_column(integration: Integration) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT access_token FROM {Integration._meta.db_table} WHERE id = %s", [integration.pk])
-        return cursor.fetchone()[0]
+        cursor.execute(f"SELECT secrets FROM {Integration._meta.db_table} WHERE id = %s", [integration.pk])
+        return json.loads(cursor.fetchone()[0])["access_token"]
 
 
 @pytest.mark.django_db
 def test_token_is_stored_encrypted_and_read_back(integration):
-    Integration.objects.filter(pk=integration.pk).update(access_token=TOKEN)
+    Integration.objects.filter(pk=integration.pk).update(secrets={"access_token": Secret(TOKEN)})
 
     assert TOKEN not in stored_column(integration)
-    assert Integration.objects.get(pk=integration.pk).access_token == TOKEN
+    assert Integration.objects.get(pk=integration.pk).secrets["access_token"].reveal() == TOKEN
 
 
 @pytest.mark.django_db
@@ -242,9 +242,9 @@ def test_token_from_another_encryption_key_is_never_sent(integration, fake_pager
     ciphertext = store_ciphertext_from_another_key(integration)
     integration = Integration.objects.get(pk=integration.pk)
 
-    assert isinstance(integration.access_token, UndecryptableSecret)
+    assert isinstance(integration.secrets["access_token"], UndecryptableSecret)
     with pytest.raises(TokenUndecryptable) as raised:
-        PagerDutyClient(token=integration.access_token, region=integration.region)
+        PagerDutyClient(token=integration.secrets["access_token"], region="us")
     assert str(raised.value) == "stored token cannot be decrypted: FIELD_ENCRYPTION_KEY changed?"
     assert fake_pagerduty.request_count == 0
 

@@ -20,8 +20,11 @@ class ScopedFilter(admin.SimpleListFilter):
         self.model_admin = model_admin
         super().__init__(request, params, model, model_admin)
 
+    def integrations(self, request) -> list:
+        return visible_integrations(request, self.model_admin.view_roles)
+
     def integration_ids(self, request) -> list[int]:
-        return [i.pk for i in visible_integrations(request, self.model_admin.view_roles)]
+        return [i.pk for i in self.integrations(request)]
 
     def labelled(self, request, label: str, integration_id: int) -> str:
         """`label`, naming its integration when the viewer sees several (same team names…)."""
@@ -78,7 +81,7 @@ class RoleFilter(ScopedFilter):
     parameter_name = "role"
 
     def lookups(self, request, model_admin):
-        return selectors.role_choices(integration_ids=self.integration_ids(request))
+        return selectors.role_choices(integrations=self.integrations(request))
 
     def queryset(self, request, queryset):
         return queryset.filter(role=self.value()) if self.value() else queryset
@@ -113,7 +116,7 @@ class TeamRoleFilter(ScopedFilter):
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        return selectors.team_role_choices(integration_ids=self.integration_ids(request))
+        return selectors.team_role_choices(integrations=self.integrations(request))
 
     def queryset(self, request, queryset):
         if not self.value():

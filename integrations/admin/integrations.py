@@ -6,6 +6,8 @@ integrations.services; every page is scoped to the active tenant by TenantScoped
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -13,12 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from integrations.admin.base import TenantScopedAdmin, tenants_with_role
+from integrations.connectors.base import ConfigField, Connector
 from integrations.connectors.errors import IntegrationError, PermissionMissing, TokenRejected
 from integrations.forms import ConfigureIntegrationForm, IntegrationAddForm, IntegrationChangeForm
 from integrations.models import Integration
@@ -43,17 +46,23 @@ def sync_history_url(integration: Integration) -> str:
     return f"{reverse('admin:integrations_syncrun_changelist')}?integration={integration.pk}"
 
 
-def configuration_summary(integration: Integration) -> list[tuple[str, str]]:
-    """(label, value) of each configuration field; of a secret only its hint, ever."""
-    rows = []
-    for field in integration.connector.configuration_fields:
-        if field.secret:
-            hint = integration.secret_hints.get(field.name)
-            rows.append((field.label, f"Saved ({hint})" if hint else "Not saved yet"))
-        else:
-            value = integration.configuration.get(field.name, "")
-            rows.append((field.label, dict(field.choices).get(value, value) or "-"))
-    return rows
+@cache
+def configuration_displays(connector: Connector) -> tuple:
+    """One read-only row of the change page per configuration field; of a secret only its
+    hint, ever. Cached, so the fieldsets and readonly_fields name the same callables."""
+
+    def display(field: ConfigField):
+        @admin.display(description=field.label)
+        def value(obj: Integration) -> str:
+            if field.secret:
+                hint = obj.secret_hints.get(field.name)
+                return f"Saved ({hint})" if hint else "No token saved yet"
+            value = obj.configuration.get(field.name, "")
+            return dict(field.choices).get(value, value) or "-"
+
+        return value
+
+    return tuple(display(field) for field in connector.configuration_fields)
 
 
 def secret_field_of(integration: Integration) -> str | None:
@@ -80,12 +89,11 @@ class IntegrationAdmin(TenantScopedAdmin):
         "status_display",
         "message",
         "last_synced_display",
-        "configuration_display",
     ]
     fieldsets = [
         (None, {"fields": ["application", "tenant", "owner", "description"]}),
         ("Status", {"fields": ["status_display", "message", "last_synced_display"]}),
-        ("Configuration", {"fields": ["configuration_display"]}),
+
     ]
 
     # --- changelist -------------------------------------------------------------------
@@ -142,11 +150,15 @@ class IntegrationAdmin(TenantScopedAdmin):
         return obj.last_synced_at or "Never"
 
     # --- change page ------------------------------------------------------------------
-    @admin.display(description="Configuration")
-    def configuration_display(self, obj: Integration) -> str:
-        return format_html_join(
-            "", '<div class="config-value">{}: {}</div>', configuration_summary(obj)
-        )
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Configuration", {"fields": configuration_displays(obj.connector)})]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, *configuration_displays(obj.connector)] if obj else readonly
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # New integrations come through Add Integration, not from a change page.

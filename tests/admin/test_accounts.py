@@ -160,7 +160,7 @@ def test_another_tenants_team_or_integration_in_the_url_shows_nothing(reviewer_c
 
 def test_a_lookup_through_the_integration_is_refused(reviewer_client, data):
     # The admin lets local fields be filtered from the URL, never a path to the token.
-    response = reviewer_client.get(f"{URL}?integration__access_token__startswith=u")
+    response = reviewer_client.get(f"{URL}?integration__secrets__startswith=u")
     assert response.status_code == 400
 
 
@@ -196,7 +196,7 @@ def test_detail_page_shows_every_field_teams_and_history(reviewer_client, data):
     assert 'name="_save"' not in html  # nothing to save: read-only
 
     html = reviewer_client.get(URL + f"{data.dee.pk}/change/").content.decode()
-    assert "removed" in html and "Removed from PagerDuty" in html and "was Manager/User" in html
+    assert "removed" in html and "Removed from the application" in html and "was Manager/User" in html
 
 
 def test_detail_links_only_to_http_urls(reviewer_client, data):
@@ -266,7 +266,7 @@ def test_detail_runs_the_same_queries_whatever_its_teams_and_history(
 
     account = data.cy
     for n in range(teams):
-        team = make_team(integration=data.integration, name=f"Extra {n}", pagerduty_id=f"PX{n}")
+        team = make_team(integration=data.integration, name=f"Extra {n}", external_id=f"PX{n}")
         account.team_memberships.create(team=team, role="responder")
         make_change(run=data.run, account=account, kind="team_role_changed", new_value="responder", team=team)
     # session, user, tenants (active one and header), integrations, account, memberships, role

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.http import StreamingHttpResponse
 
+from tests.conftest import configure
 from integrations.exports import EXPORT_KEYS
 from tests.factories import make_integration, make_review_data, make_synced_data
 
@@ -237,10 +238,7 @@ def test_action_never_exports_another_tenants_accounts(client, reviewer, data, o
 def test_action_export_never_contains_the_token(client, reviewer, data):
     from integrations.models import Integration
 
-    Integration.objects.filter(pk=data.integration.pk).update(token_hint="••••3f9a")
-    integration = Integration.objects.get(pk=data.integration.pk)
-    integration.access_token = "u+PDsecretTOKEN-3f9a"
-    integration.save()
+    configure(Integration.objects.get(pk=data.integration.pk), token="u+PDsecretTOKEN-3f9a")
     client.force_login(reviewer)
 
     text = body(export_action(client, "export_json", [data.ann.pk], select_across=True))

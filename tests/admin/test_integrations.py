@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 
 from integrations.models import Integration, SyncRun
 from integrations.services import add_integration
-from tests.conftest import TOKEN, configure
+from tests.conftest import TOKEN, saved_region, saved_token, token_hint, configure
 
 CHANGELIST = reverse("admin:integrations_integration_changelist")
 ADD = reverse("admin:integrations_integration_add")
@@ -262,7 +262,7 @@ def test_change_page_edits_owner_and_description_only(alice, integration, tenant
     assert response.status_code == 302
     integration.refresh_from_db()
     assert (integration.owner, integration.description) == (colleague, "Renamed")
-    assert (integration.status, integration.access_token) == (Integration.Status.NOT_CONFIGURED, "")
+    assert (integration.status, saved_token(integration)) == (Integration.Status.NOT_CONFIGURED, "")
 
 
 def test_change_page_refuses_an_owner_from_another_tenant(alice, integration, other_tenant, make_user):
@@ -316,7 +316,7 @@ def test_configure_flow_refuses_bad_tokens_then_saves_a_good_one(
         integration.refresh_from_db()
         assert integration.status == Integration.Status.NOT_CONFIGURED
         assert integration.message == "Configure and Integrate to start syncing"
-        assert (integration.access_token, integration.token_hint) == ("", "")
+        assert (saved_token(integration), token_hint(integration)) == ("", "")
         assert queued_syncs() == []
 
     # A wrong token: PagerDuty answers 401.
@@ -355,7 +355,7 @@ def test_configure_flow_refuses_bad_tokens_then_saves_a_good_one(
     integration.refresh_from_db()
     assert integration.status == Integration.Status.PENDING
     assert integration.message == "Awaiting first sync"
-    assert (integration.region, integration.token_hint) == ("eu", "••••3f9a")
+    assert (saved_region(integration), token_hint(integration)) == ("eu", "••••3f9a")
     assert queued_syncs() == [(integration.pk, "configure")]
 
     # Coming back: only the hint, never the token.
@@ -393,7 +393,7 @@ def test_the_token_never_leaves_the_server_and_is_encrypted_at_rest(
     assert error_page.status_code == 200
     alice.post(configure_url(integration), {"access_token": TOKEN, "region": "us"})
     integration.refresh_from_db()
-    assert integration.access_token == TOKEN  # saved, and readable by the sync
+    assert saved_token(integration) == TOKEN  # saved, and readable by the sync
 
     bodies = {
         "POST error page": error_page,
@@ -408,7 +408,7 @@ def test_the_token_never_leaves_the_server_and_is_encrypted_at_rest(
     assert "••••3f9a" in page(bodies["change page"])
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT access_token FROM integrations_integration")
+        cursor.execute("SELECT secrets FROM integrations_integration")
         (stored,) = cursor.fetchone()
     assert stored and TOKEN not in stored and "3f9a" not in stored
 
@@ -416,7 +416,7 @@ def test_the_token_never_leaves_the_server_and_is_encrypted_at_rest(
 def test_the_token_is_hidden_from_error_reports(alice, integration, fake_pagerduty):
     response = alice.post(configure_url(integration), {"access_token": TOKEN, "region": "us"})
     request = response.wsgi_request
-    assert list(request.sensitive_post_parameters) == ["access_token"]
+    assert request.sensitive_post_parameters == "__ALL__"  # every field: secrets are the connector's
     reported = SafeExceptionReporterFilter().get_post_parameters(request)
     assert reported["access_token"] != TOKEN
     assert set(reported["access_token"]) == {"*"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import configure
 from integrations.models import AccountChange, Integration
 from integrations.tenancy import SESSION_KEY
 from tests.factories import make_review_data
@@ -17,10 +18,7 @@ TOKEN = "u+PDreviewTOKEN-0123456789abcdef3f9a"
 @pytest.fixture
 def acme(tenant):
     data = make_review_data(tenant=tenant)
-    integration = Integration.objects.get(pk=data.integration.pk)
-    integration.access_token = TOKEN
-    integration.token_hint = "••••3f9a"
-    integration.save()
+    configure(Integration.objects.get(pk=data.integration.pk), token=TOKEN)
     return data
 
 

@@ -73,10 +73,10 @@ def test_list_runs_the_same_queries_whatever_the_number_of_teams(
 ):
     integration = make_integration(tenant=tenant)
     for n in range(teams):
-        team = make_team(integration=integration, name=f"Team {n:02d}", pagerduty_id=f"PT{n}")
+        team = make_team(integration=integration, name=f"Team {n:02d}", external_id=f"PT{n}")
         for m in range(3):
             make_account(
-                integration=integration, name=f"Member {n}-{m}", pagerduty_id=f"PU{n}-{m}",
+                integration=integration, name=f"Member {n}-{m}", external_id=f"PU{n}-{m}",
                 teams={team: "manager" if m == 0 else "responder"},
             )
     # session, user, tenants (active one and header), role checks x2, integrations, count,
@@ -92,7 +92,7 @@ def test_a_team_with_many_managers_names_a_few_and_links_to_all(reviewer_client,
     integration = make_integration(tenant=tenant)
     team = make_team(integration=integration, name="Big")
     for n in range(7):
-        make_account(integration=integration, name=f"Boss {n}", pagerduty_id=f"PB{n}", teams={team: "manager"})
+        make_account(integration=integration, name=f"Boss {n}", external_id=f"PB{n}", teams={team: "manager"})
 
     rows = team_rows(reviewer_client.get(URL))
 

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests.conftest import configure, token_hint
 from integrations.models import Integration
 from integrations.services import add_integration
 from integrations.tenancy import SESSION_KEY
@@ -79,8 +80,7 @@ def test_another_tenants_integration_urls_answer_404(login, tenant_admin, integr
 def test_actions_cannot_reach_another_tenants_integration(
     login, tenant_admin, integration, globex_integration
 ):
-    globex_integration.access_token = "some-token"
-    globex_integration.save()
+    configure(globex_integration, token="some-token")
     response = login(tenant_admin).post(
         CHANGELIST, {"action": "sync_now", "_selected_action": [globex_integration.pk]}, follow=True
     )
@@ -111,8 +111,7 @@ def test_reviewer_gets_no_integration_pages(login, reviewer, integration):
         assert client.get(url).status_code == 403, url
     response = client.post(object_urls(integration)["configure"], {"access_token": "x", "region": "us"})
     assert response.status_code == 403
-    integration.refresh_from_db()
-    assert integration.token_hint == ""
+    assert token_hint(integration) == ""
 
 
 def test_a_user_with_no_membership_sees_nothing(login, make_user, integration):

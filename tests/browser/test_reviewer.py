@@ -38,7 +38,7 @@ def synced(fake_pagerduty, pagerduty_app, tenant, make_user):
     alice = make_user("alice", tenant=tenant, role="admin", password=PASSWORD)
     make_user("rita", tenant=tenant, role="reviewer", password=PASSWORD)
     integration = add_integration(tenant=tenant, application=pagerduty_app, owner=alice, description="Production PagerDuty")
-    configure_integration(integration=integration, access_token=TOKEN, region="us")
+    configure_integration(integration=integration, values={"access_token": TOKEN, "region": "us"})
     result = sync_integration(integration_id=integration.pk, trigger=SyncRun.Trigger.COMMAND)
     assert result.ok, result.message
     globex = make_integration(tenant=make_tenant(name="Globex"), description="Globex PagerDuty")

@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 from integrations import status
 from integrations.models import Integration, Tenant, TenantMembership
 from tests.databases import url_of_the_test_database
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, saved_region, saved_token, token_hint
 from tests.paths import ROOT
 
 BASE_DIR = ROOT
@@ -51,7 +51,7 @@ PAGERDUTY = ("--application", "pagerduty", "--description", "Production PagerDut
 
 def stored_token_column(integration: Integration) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT access_token FROM {Integration._meta.db_table} WHERE id = %s", [integration.pk])
+        cursor.execute(f"SELECT secrets FROM {Integration._meta.db_table} WHERE id = %s", [integration.pk])
         return cursor.fetchone()[0]
 
 
@@ -71,12 +71,12 @@ def test_adds_a_configured_integration_to_a_new_tenant(fake_pagerduty, make_user
     assert integration.application.key == "pagerduty"
     assert integration.owner == alice
     assert integration.description == "Production PagerDuty"
-    assert integration.region == "us"
+    assert saved_region(integration) == "us"
     assert integration.get_status_display() == "Pending"
     assert integration.message == status.AWAITING_FIRST_SYNC
-    assert integration.token_hint == "••••3f9a"
+    assert token_hint(integration) == "••••3f9a"
     # The trailing newline is not part of the token; the token is encrypted at rest.
-    assert integration.access_token == TOKEN
+    assert saved_token(integration) == TOKEN
     assert TOKEN not in stored_token_column(integration)
     # Validation is one read-only request with the token, as the admin form does.
     assert fake_pagerduty.request_count == 1
@@ -92,7 +92,7 @@ def test_new_tenant_takes_the_given_name_and_region(fake_pagerduty):
 
     integration = Integration.objects.get(pk=int(lines[-1]))
     assert integration.tenant.name == "Globex Corporation"
-    assert integration.region == "eu"
+    assert saved_region(integration) == "eu"
     assert integration.owner is None
     assert not TenantMembership.objects.exists()
 
@@ -122,7 +122,7 @@ def test_prompts_for_the_token_on_a_terminal(fake_pagerduty, monkeypatch):
     lines = add("--tenant", "acme", *PAGERDUTY, stdin=TerminalInput(""))
 
     assert prompts == ["Access token (not echoed): "]
-    assert Integration.objects.get(pk=int(lines[-1])).access_token == TOKEN
+    assert saved_token(Integration.objects.get(pk=int(lines[-1]))) == TOKEN
 
 
 @pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_token_stdin_is_required(fake_pagerduty):
 def test_unknown_application_lists_the_known_ones(fake_pagerduty):
     message = refused("--tenant", "acme", "--application", "opsgenie", "--description", "x", "--token-stdin")
 
-    assert message == "Unknown application 'opsgenie'. Known applications: pagerduty."
+    assert message == "Unknown application 'opsgenie'. Known applications: pagerduty, roster."  # roster: the test-only connector
     assert fake_pagerduty.request_count == 0
 
 
@@ -252,7 +252,7 @@ def test_operator_pipes_the_token_and_reads_the_id_from_the_last_line(fake_pager
     assert result.returncode == 0, result.stderr
     integration = Integration.objects.get()
     assert result.stdout.splitlines()[-1] == str(integration.pk)
-    assert integration.access_token == TOKEN
+    assert saved_token(integration) == TOKEN
     assert TOKEN not in result.stdout + result.stderr
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from integrations.models import Integration, SyncedAccount, Tenant, TenantMembership
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, token_hint
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_demo_sets_up_a_synced_tenant_with_an_admin_and_a_reviewer(fake_pagerdut
     assert get_user_model().objects.get(username="demo").check_password("demo-password")
     integration = Integration.objects.get(tenant=tenant)
     assert integration.owner.username == "demo"
-    assert (integration.status, integration.message, integration.token_hint) == ("connected", "Data available", "••••3f9a")
+    assert (integration.status, integration.message, token_hint(integration)) == ("connected", "Data available", "••••3f9a")
     assert SyncedAccount.objects.filter(integration=integration).count() == 30
     text = out.getvalue()
     assert f"Demo / PagerDuty #{integration.pk}: 30 added, 0 updated, 0 removed, 0 unchanged" in text

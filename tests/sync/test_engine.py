@@ -15,7 +15,7 @@ from django.utils import timezone
 from integrations import status
 from integrations.admin.accounts import SyncedAccountAdmin
 from integrations.exports import iso_utc, iter_records
-from integrations.connectors.pagerduty.roles import ROLE_DISPLAY_NAMES
+from integrations.connectors.pagerduty.roles import ROLES
 from integrations.models import (
     AccountChange,
     Integration,
@@ -34,20 +34,20 @@ pytestmark = pytest.mark.django_db
 
 Kind = AccountChange.Kind
 ACCOUNT_COLUMNS = (
-    "pagerduty_id", "name", "email", "role", "job_title", "time_zone", "invitation_pending",
+    "external_id", "name", "email", "role", "job_title", "time_zone", "invitation_pending",
     "created_via_sso", "html_url", "license_id", "first_seen_at", "last_seen_at", "removed_at",
 )
 
 
 def accounts_state(integration: Integration) -> list[tuple]:
-    return list(SyncedAccount.objects.filter(integration=integration).order_by("pagerduty_id").values_list(*ACCOUNT_COLUMNS))
+    return list(SyncedAccount.objects.filter(integration=integration).order_by("external_id").values_list(*ACCOUNT_COLUMNS))
 
 
 def memberships_state(integration: Integration) -> list[tuple]:
     return list(
         TeamMembership.objects.filter(team__integration=integration)
-        .order_by("team__pagerduty_id", "account__pagerduty_id")
-        .values_list("team__pagerduty_id", "account__pagerduty_id", "role")
+        .order_by("team__external_id", "account__external_id")
+        .values_list("team__external_id", "account__external_id", "role")
     )
 
 
@@ -89,7 +89,7 @@ def test_first_sync_stores_every_field_of_every_user(configured, fake_pagerduty)
 
     assert result.ok and result.run.outcome == SyncRun.Outcome.SUCCESS
     stored = {
-        a.pagerduty_id: a
+        a.external_id: a
         for a in SyncedAccount.objects.filter(integration=configured).select_related("license", "integration")
     }
     assert stored.keys() == ds.users.keys()
@@ -98,13 +98,13 @@ def test_first_sync_stores_every_field_of_every_user(configured, fake_pagerduty)
         assert account.name == user["name"]
         assert account.email == user["email"]
         assert account.role == user["role"]
-        assert account.role_display == ROLE_DISPLAY_NAMES.get(user["role"], user["role"])
+        assert account.role_display == ROLES.display_names.get(user["role"], user["role"])
         assert account.job_title == user.get("job_title", "")
         assert account.time_zone == user["time_zone"]
         assert account.invitation_pending is user["invitation_sent"]
         assert account.created_via_sso is user["created_via_sso"]
         assert account.html_url == user["html_url"]
-        assert account.license.pagerduty_id == ds.allocations[user_id]["license"]["id"]
+        assert account.license.external_id == ds.allocations[user_id]["license"]["id"]
         assert account.removed_at is None
         assert account.first_seen_at == result.run.changes.first().created_at
         assert account.last_seen == result.run.finished_at
@@ -122,13 +122,13 @@ def test_first_sync_stores_teams_memberships_and_licenses(configured, fake_pager
 
     sync(configured)
 
-    teams = {t.pagerduty_id: t for t in Team.objects.filter(integration=configured)}
+    teams = {t.external_id: t for t in Team.objects.filter(integration=configured)}
     assert {tid: (t.name, t.description, t.html_url) for tid, t in teams.items()} == {
         tid: (t["name"], t["description"], t["html_url"]) for tid, t in ds.teams.items()
     }
     expected = sorted((tid, uid, role) for tid, roster in ds.members.items() for uid, role in roster.items())
     assert memberships_state(configured) == expected
-    assert sorted(License.objects.filter(integration=configured).values_list("pagerduty_id", "name", "role_group")) == sorted(
+    assert sorted(License.objects.filter(integration=configured).values_list("external_id", "name", "role_group")) == sorted(
         (lic["id"], lic["name"], lic["role_group"]) for lic in ds.licenses
     )
 
@@ -309,7 +309,7 @@ def test_changes_between_syncs_are_recorded(configured, fake_pagerduty):
     assert result.updated == len({promoted, renamed, retitled, responder})
     assert result.unchanged == 30 - 1 - result.updated
     run = result.run
-    changes = {(c.kind, c.account.pagerduty_id): c for c in AccountChange.objects.filter(run=run).select_related("account", "team")}
+    changes = {(c.kind, c.account.external_id): c for c in AccountChange.objects.filter(run=run).select_related("account", "team")}
     assert changes[(Kind.ADDED, newcomer["id"])].new_value == "limited_user"
     assert changes[(Kind.REMOVED, leaver)].old_value == stored_role(configured, leaver)
     role_change = changes[(Kind.ROLE_CHANGED, promoted)]
@@ -317,15 +317,15 @@ def test_changes_between_syncs_are_recorded(configured, fake_pagerduty):
     email_change = changes[(Kind.EMAIL_CHANGED, renamed)]
     assert (email_change.old_value, email_change.new_value) == (old_email, "renamed@acme.example")
     team_change = changes[(Kind.TEAM_ROLE_CHANGED, responder)]
-    assert (team_change.team.pagerduty_id, team_change.old_value, team_change.new_value) == (team_id, "responder", "manager")
+    assert (team_change.team.external_id, team_change.old_value, team_change.new_value) == (team_id, "responder", "manager")
     assert team_change.grants_privilege
     assert len(changes) == 5  # the job title is updated without a change row
-    assert SyncedAccount.objects.get(integration=configured, pagerduty_id=retitled).job_title == "Chief Pager Officer"
-    assert TeamMembership.objects.get(team__pagerduty_id=team_id, account__pagerduty_id=responder).role == "manager"
+    assert SyncedAccount.objects.get(integration=configured, external_id=retitled).job_title == "Chief Pager Officer"
+    assert TeamMembership.objects.get(team__external_id=team_id, account__external_id=responder).role == "manager"
 
 
-def stored_role(integration, pagerduty_id: str) -> str:
-    return SyncedAccount.objects.get(integration=integration, pagerduty_id=pagerduty_id).role
+def stored_role(integration, external_id: str) -> str:
+    return SyncedAccount.objects.get(integration=integration, external_id=external_id).role
 
 
 def test_a_removed_account_is_kept_and_comes_back(configured, fake_pagerduty):
@@ -336,7 +336,7 @@ def test_a_removed_account_is_kept_and_comes_back(configured, fake_pagerduty):
 
     removal = sync(configured)
 
-    account = SyncedAccount.objects.get(integration=configured, pagerduty_id=user["id"])
+    account = SyncedAccount.objects.get(integration=configured, external_id=user["id"])
     assert account.removed_at == AccountChange.objects.get(run=removal.run, kind=Kind.REMOVED, account=account).created_at
     assert account.last_seen == first.run.finished_at < account.removed_at
     assert SyncedAccount.objects.filter(integration=configured).count() == 30
@@ -364,10 +364,10 @@ def test_leaving_and_joining_a_team_are_team_role_changes(configured, fake_pager
     result = sync(configured)
 
     changes = sorted(
-        AccountChange.objects.filter(run=result.run).values_list("team__pagerduty_id", "old_value", "new_value")
+        AccountChange.objects.filter(run=result.run).values_list("team__external_id", "old_value", "new_value")
     )
     assert changes == sorted([(team_id, "responder", ""), (other_team, "", "observer")])
-    assert not TeamMembership.objects.filter(team__pagerduty_id=team_id, account__pagerduty_id=member).exists()
+    assert not TeamMembership.objects.filter(team__external_id=team_id, account__external_id=member).exists()
     assert result.updated == 1
 
 
@@ -449,8 +449,8 @@ def test_an_undecryptable_token_fails_before_any_request(configured, fake_pagerd
     # The token as another FIELD_ENCRYPTION_KEY stored it.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE integrations_integration SET access_token = %s WHERE id = %s",
-            ["gAAAAABnot-a-token-this-key-can-open", configured.pk],
+            "UPDATE integrations_integration SET secrets = %s WHERE id = %s",
+            ['{"access_token": "gAAAAABnot-a-token-this-key-can-open"}', configured.pk],
         )
 
     result = sync(configured)
@@ -643,7 +643,7 @@ def test_a_dry_run_reports_the_changes_and_writes_nothing(configured, fake_pager
     users = ds.user_list()
     ds.remove_user(users[3]["id"])
     ds.set_role(users[20]["id"], "admin" if users[20]["role"] != "admin" else "user")
-    old_role = SyncedAccount.objects.get(pagerduty_id=users[20]["id"]).role
+    old_role = SyncedAccount.objects.get(external_id=users[20]["id"]).role
     ds.add_user(name="Jane", email="jane@x.example", role="user")
     lines = []
 

@@ -61,7 +61,7 @@ def synced_state(integration: Integration) -> dict:
     integration.refresh_from_db()
     return {
         "accounts": list(
-            SyncedAccount.objects.filter(integration=integration).order_by("pagerduty_id").values_list()
+            SyncedAccount.objects.filter(integration=integration).order_by("external_id").values_list()
         ),
         "memberships": list(TeamMembership.objects.filter(team__integration=integration).order_by("id").values_list()),
         "teams": list(Team.objects.filter(integration=integration).order_by("id").values_list()),
@@ -274,9 +274,9 @@ def test_text_no_column_can_hold_is_stored_cleaned_not_a_failed_sync(synced, fak
     result = sync(synced)
 
     assert result.ok, result.message
-    account = SyncedAccount.objects.get(integration=synced, pagerduty_id=user["id"])
+    account = SyncedAccount.objects.get(integration=synced, external_id=user["id"])
     assert (account.name, len(account.job_title)) == ("Ann Lee", 255)
-    assert account.team_memberships.get(team__pagerduty_id=team["id"]).role == "incident_commander_of_the_whole_"  # 32
+    assert account.team_memberships.get(team__external_id=team["id"]).role == "incident_commander_of_the_whole_"  # 32
     assert "Ann Lee" in html.unescape(admin.get(reverse("admin:integrations_syncedaccount_changelist")).content.decode())
 
 

@@ -28,7 +28,7 @@ def configured(tenant):
 
 
 def stored_ids(integration, **filters) -> set[str]:
-    return set(SyncedAccount.objects.filter(integration=integration, **filters).values_list("pagerduty_id", flat=True))
+    return set(SyncedAccount.objects.filter(integration=integration, **filters).values_list("external_id", flat=True))
 
 
 def test_past_ten_thousand_users_scim_and_search_reach_everyone(configured, big_fake):
@@ -56,8 +56,8 @@ def test_past_ten_thousand_users_scim_and_search_reach_everyone(configured, big_
     assert complete.run.outcome == SyncRun.Outcome.SUCCESS
     assert (complete.added, complete.removed, complete.unchanged) == (200, 0, 10_000)
     assert stored_ids(configured) == set(ds.users)
-    late = SyncedAccount.objects.get(integration=configured, pagerduty_id=beyond_cap[-1])
-    assert (late.email, late.role, late.license.pagerduty_id) == (
+    late = SyncedAccount.objects.get(integration=configured, external_id=beyond_cap[-1])
+    assert (late.email, late.role, late.license.external_id) == (
         ds.users[beyond_cap[-1]]["email"], ds.users[beyond_cap[-1]]["role"], ds.allocations[beyond_cap[-1]]["license"]["id"],
     )
     assert big_fake.count(status=400) == 0
@@ -82,5 +82,5 @@ def test_past_ten_thousand_users_scim_and_search_reach_everyone(configured, big_
     assert last_seen(configured, ds.user_list()[0]["id"]) == again.run.finished_at
 
 
-def last_seen(integration, pagerduty_id: str):
-    return SyncedAccount.objects.select_related("integration").get(integration=integration, pagerduty_id=pagerduty_id).last_seen
+def last_seen(integration, external_id: str):
+    return SyncedAccount.objects.select_related("integration").get(integration=integration, external_id=external_id).last_seen

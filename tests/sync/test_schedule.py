@@ -187,4 +187,5 @@ def test_migrate_puts_every_connected_application_in_the_catalogue():
 
     call_command("migrate", verbosity=0)
 
-    assert list(ThirdPartyApplication.objects.values_list("key", "name")) == [("pagerduty", "PagerDuty")]
+    # roster: the test suite's second connector, registered in tests/settings.py
+    assert list(ThirdPartyApplication.objects.values_list("key", "name")) == [("pagerduty", "PagerDuty"), ("roster", "Roster")]

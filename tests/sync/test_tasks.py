@@ -100,7 +100,7 @@ def test_configure_queues_exactly_one_first_sync_after_commit(
     broker, integration, fake_pagerduty, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        configure_integration(integration=integration, access_token=TOKEN, region="us")
+        configure_integration(integration=integration, values={"access_token": TOKEN, "region": "us"})
         # Nothing reaches the cluster before the token is committed: a worker must find it.
         assert queued(broker) == []
 
@@ -114,7 +114,7 @@ def test_configure_queues_exactly_one_first_sync_after_commit(
 def test_a_rejected_token_queues_nothing(broker, integration, fake_pagerduty, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(TokenRejected):
-            configure_integration(integration=integration, access_token="wrong-token", region="us")
+            configure_integration(integration=integration, values={"access_token": "wrong-token", "region": "us"})
 
     assert callbacks == []
     assert queued(broker) == []

@@ -17,7 +17,7 @@ from integrations.connectors.errors import (
     UnexpectedResponse,
 )
 from integrations.connectors.pagerduty.client import ACCEPT, Cancelled, NotFound, PagerDutyClient
-from integrations.fields import UndecryptableSecret
+from integrations.secrets import Secret, UndecryptableSecret
 from tests.conftest import TOKEN
 
 USERS = r"^/users$"
@@ -25,7 +25,7 @@ USERS = r"^/users$"
 
 @pytest.fixture
 def client(fake_pagerduty):
-    client = PagerDutyClient(token=TOKEN, region="us")
+    client = PagerDutyClient(token=Secret(TOKEN), region="us")
     yield client
     client.close()
 
@@ -43,13 +43,13 @@ def test_every_request_is_a_get_with_the_token_and_version_headers(client, fake_
 
 
 def test_the_base_url_setting_wins_over_the_region(client, fake_pagerduty):
-    assert PagerDutyClient(token=TOKEN, region="eu").base_url == fake_pagerduty.base_url
+    assert PagerDutyClient(token=Secret(TOKEN), region="eu").base_url == fake_pagerduty.base_url
 
 
 def test_the_region_chooses_the_base_url_without_the_setting(settings):
     settings.PAGERDUTY_API_BASE_URL = None
-    assert PagerDutyClient(token=TOKEN, region="eu").base_url == "https://api.eu.pagerduty.com"
-    assert PagerDutyClient(token=TOKEN, region="us").base_url == "https://api.pagerduty.com"
+    assert PagerDutyClient(token=Secret(TOKEN), region="eu").base_url == "https://api.eu.pagerduty.com"
+    assert PagerDutyClient(token=Secret(TOKEN), region="us").base_url == "https://api.pagerduty.com"
 
 
 def test_a_burst_of_5xx_is_retried_and_counted(client, fake_pagerduty):
@@ -85,7 +85,7 @@ def test_a_truncated_body_is_retried(client, fake_pagerduty):
 
 def test_a_stalled_answer_times_out_and_is_retried(fake_pagerduty, settings):
     settings.PAGERDUTY_READ_TIMEOUT = 0.2
-    client = PagerDutyClient(token=TOKEN)
+    client = PagerDutyClient(token=Secret(TOKEN))
     fake_pagerduty.inject(USERS, kind="stall", delay=0.5, times=1)
 
     assert len(client.fetch_json("/users", {"limit": 100})["users"]) == 30
@@ -135,7 +135,7 @@ def test_429_without_headers_backs_off_and_carries_on(client, fake_pagerduty):
 
 def test_429_that_never_ends_fails_with_a_rate_limit_message(client, fake_pagerduty, settings):
     settings.PAGERDUTY_RATE_LIMIT_MAX_WAIT = 0.1
-    client = PagerDutyClient(token=TOKEN)
+    client = PagerDutyClient(token=Secret(TOKEN))
     fake_pagerduty.inject(USERS, kind="throttle", times=None, headers={"ratelimit-reset": "0.04"})
 
     with pytest.raises(RateLimited) as raised:
@@ -150,7 +150,7 @@ def test_429_that_never_ends_fails_with_a_rate_limit_message(client, fake_pagerd
 def test_threads_sharing_a_client_stay_inside_the_rate_limit_window(fake_pagerduty, settings):
     """12 requests from 4 threads against 8 requests per second: the headers pace them."""
     settings.PAGERDUTY_MAX_CONCURRENCY = 4
-    client = PagerDutyClient(token=TOKEN)
+    client = PagerDutyClient(token=Secret(TOKEN))
     fake_pagerduty.rate_limit(8, 1.0)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -187,11 +187,11 @@ def test_the_token_is_in_no_message_and_no_log_line(client, fake_pagerduty, capl
 
 
 def test_validate_token_is_one_request_and_rejects_a_wrong_token(fake_pagerduty):
-    PagerDutyClient(token=TOKEN).validate_token()
+    PagerDutyClient(token=Secret(TOKEN)).validate_token()
     assert fake_pagerduty.wait_for_requests(1) == 1
 
     with pytest.raises(TokenRejected):
-        PagerDutyClient(token="not-the-token").validate_token()
+        PagerDutyClient(token=Secret("not-the-token")).validate_token()
     assert fake_pagerduty.wait_for_requests(2) == 2
 
 
@@ -199,7 +199,7 @@ def test_validate_token_does_not_retry(fake_pagerduty):
     fake_pagerduty.inject(USERS, status=500, times=1)
 
     with pytest.raises(UnexpectedResponse):
-        PagerDutyClient(token=TOKEN).validate_token()
+        PagerDutyClient(token=Secret(TOKEN)).validate_token()
     assert fake_pagerduty.wait_for_requests(1) == 1
 
 

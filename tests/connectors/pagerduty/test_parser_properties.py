@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from integrations.connectors.errors import IntegrationError
 from integrations.connectors.pagerduty import mapping
+from integrations.secrets import Secret
 from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.connectors.pagerduty.fetch import PagerDutyFetcher, Snapshot
 from integrations.models import License, SyncedAccount, Team, TeamMembership
@@ -121,7 +122,7 @@ def assert_storable(value, *, model=None, field: str | None = None) -> None:
 def assert_valid_fields(kind: str, fields: dict) -> None:
     for name, value in fields.items():
         assert_storable(value, model=COLUMNS[kind], field=name)
-    assert fields["pagerduty_id"]
+    assert fields["external_id"]
 
 
 def assert_valid_snapshot(snapshot: Snapshot) -> None:
@@ -163,7 +164,7 @@ def test_a_generated_page_parses_into_storable_values_or_an_integration_error(ki
             assert_valid_fields(kind, result)
         elif kind == "members":
             user_id, role = result
-            assert_storable(user_id, model=SyncedAccount, field="pagerduty_id")
+            assert_storable(user_id, model=SyncedAccount, field="external_id")
             assert_storable(role, model=TeamMembership, field="role")
         else:  # allocations and SCIM users: ids or names, used to match, not stored as they are
             assert all(isinstance(value, str) or value is None for value in result)
@@ -218,7 +219,7 @@ def fake():
 def test_any_bytes_as_an_answer_decode_to_an_object_or_an_integration_error(fake, raw):
     fake.clear_faults()
     fake.inject(r"^/users$", kind="malformed", status=200, body=raw)
-    client = PagerDutyClient(token=TOKEN, region="us")
+    client = PagerDutyClient(token=Secret(TOKEN), region="us")
     try:
         body = client.fetch_json("/users", {"limit": 100})
     except IntegrationError as error:
@@ -246,7 +247,7 @@ def test_a_fetch_with_any_answer_on_one_endpoint_gives_a_snapshot_or_an_integrat
     body = data.draw(st.one_of(page_body(ENDPOINTS[endpoint]), any_json), label="body")
     fake.clear_faults()
     fake.inject(endpoint, kind="malformed", status=200, body=json.dumps(body, allow_nan=True), times=1)
-    fetcher = PagerDutyFetcher(client=PagerDutyClient(token=TOKEN, region="us"))
+    fetcher = PagerDutyFetcher(client=PagerDutyClient(token=Secret(TOKEN), region="us"))
     try:
         snapshot = fetcher.fetch()
     except IntegrationError:
