@@ -571,7 +571,10 @@ def _normalise(media_type: str) -> str:
 
 def _encode(payload: Any) -> bytes:
     """Serialise now, while the dataset lock is held, so that mutations cannot race."""
-    return json.dumps(payload, ensure_ascii=False).encode()
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON can still carry it, as a \uXXXX escape
+        return json.dumps(payload).encode()
 
 
 class _Server(ThreadingHTTPServer):
