@@ -124,6 +124,10 @@ class FakePagerDuty:
         self.scim_enabled = scim_enabled
         self.teams_ability = teams_ability
         self.licenses_permission = licenses_permission
+        # SCIM drift: resources listed after the account's users (e.g. deactivated users,
+        # {"userName": ..., "active": False}), and how a user's userName is spelled.
+        self.scim_extra: list[dict[str, Any]] = []
+        self.scim_user_name: Callable[[dict[str, Any]], str] = lambda user: user["email"]
 
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -518,7 +522,7 @@ class FakePagerDuty:
         resource: dict[str, Any] = {
             "schemas": [SCIM_USER_SCHEMA],
             "id": self.dataset.scim_ids[user["id"]],
-            "userName": user["email"],
+            "userName": self.scim_user_name(user),
             "displayName": user["name"],
             "active": True,
             "roles": [{"primary": True, "type": "base", "value": user["role"]}],
@@ -542,13 +546,17 @@ class FakePagerDuty:
         filter_expr = _first(params, "filter", "")
         with self.dataset.lock:
             users = self.dataset.user_list()
+            extra = [{"schemas": [SCIM_USER_SCHEMA], "id": f"X{n:025d}", "active": True, **resource}
+                     for n, resource in enumerate(self.scim_extra)]
             if filter_expr:
                 wanted = re.fullmatch(r'\s*userName\s+eq\s+"([^"]*)"\s*', filter_expr, re.IGNORECASE)
                 if wanted is None:
                     raise ApiError(400, "Only userName eq filters are supported")
                 users = [u for u in users if u["email"].lower() == wanted.group(1).lower()]
-            chunk = [self._scim_user(u) for u in users[start - 1:start - 1 + count]]
-            return _encode({"schemas": [SCIM_LIST_SCHEMA], "totalResults": len(users),
+                extra = [r for r in extra if str(r.get("userName", "")).lower() == wanted.group(1).lower()]
+            positions = range(start - 1, min(start - 1 + count, len(users) + len(extra)))
+            chunk = [self._scim_user(users[i]) if i < len(users) else extra[i - len(users)] for i in positions]
+            return _encode({"schemas": [SCIM_LIST_SCHEMA], "totalResults": len(users) + len(extra),
                             "itemsPerPage": len(chunk), "startIndex": start, "Resources": chunk})
 
     def _scim_get_user(self, params: dict[str, list[str]], id: str) -> bytes:

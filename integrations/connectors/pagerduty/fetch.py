@@ -18,7 +18,8 @@ Beyond 10,000 users
 -------------------
 PagerDuty refuses offset + limit > 10,000. Past that, the first 10,000 users come from the
 100 allowed pages; SCIM's user list (/scim/v2/Users, same key, 1-based startIndex) names
-every user by userName (= email); the emails not seen yet are reached through
+every user by userName (= email; compared without case); deactivated ones (active: false)
+are not users to reach and are left out; the active emails not seen yet are reached through
 /users?query=<prefix>: missing emails are grouped by prefix (3 characters at first), each
 group's query is probed (first page, total=true), then either paged in full or, when its
 total is above 10,000 or paging would cost more requests than one probe per sub-group,
@@ -329,11 +330,12 @@ class PagerDutyFetcher:
             return str(error)
 
     def _scim_page(self, start: int) -> tuple[list[tuple[str, str | None]], int]:
-        """One page of SCIM users as (userName, license id); and the total."""
+        """One page of active SCIM users as (userName, license id); and the total (all users)."""
         where = "/scim/v2/Users"
         body = self.client.fetch_json(where, {"startIndex": start, "count": SCIM_PAGE_SIZE}, accept=SCIM_ACCEPT)
         resources = mapping.page_items(body, "Resources", where)
-        return [mapping.scim_user(raw, where) for raw in resources], mapping.scim_total(body, where)
+        users = [(mapping.scim_user(raw, where), mapping.scim_active(raw, where)) for raw in resources]
+        return [user for user, active in users if active], mapping.scim_total(body, where)
 
     def _reach_beyond_cap(self, snapshot: Snapshot, scim_first: tuple[list, int] | str, *, listed_total: int | None) -> None:
         users = snapshot.users

@@ -189,3 +189,13 @@ def scim_user(raw: Any, where: str) -> tuple[str, str | None]:
             if not isinstance(license_id, str) or not license_id:
                 raise _fail("a SCIM license entitlement without a value", where)
     return name, license_id
+
+
+def scim_active(raw: Any, where: str) -> bool:
+    """Whether a SCIM user is active. SCIM also lists deactivated users, which /users no
+    longer has: they are not users to reach. Absent means active (SCIM's default)."""
+    resource = _object(raw, "a SCIM user", where)
+    active = resource.get("active", True)
+    if not isinstance(active, bool):
+        raise _fail("a SCIM 'active' that is not true or false", where)
+    return active
