@@ -33,7 +33,9 @@ are not users to reach and are left out; the active emails not seen yet are reac
 /users?query=<prefix>: missing emails are grouped by prefix (3 characters at first), each
 group's query is probed (first page, total=true), then either paged in full or, when its
 total is above 10,000 or paging would cost more requests than one probe per sub-group,
-refined by one more character (shared prefixes are skipped over). Results merge by REST id.
+refined by one more character (shared prefixes are skipped over); a query that is a whole
+email is paged at most SEARCH_EMAIL_PAGES pages, so a user the search never lists costs a
+few requests, not a hundred. Results merge by REST id.
 When SCIM is not available or some users stay out of reach, the snapshot is partial: the
 sync writes what it saw and removes nobody.
 """
@@ -69,6 +71,10 @@ PAGE_SIZE = 100
 OFFSET_CAP = 10_000  # PagerDuty: offset + limit above this is HTTP 400, code 2002
 SCIM_PAGE_SIZE = 100
 SEARCH_MIN_PREFIX = 3  # shorter queries match nearly everyone (substrings of name and email)
+# A query that is a whole email matches that user and few others: past this many pages
+# PagerDuty is not narrowing it down, and paging on to the offset cap cost ~100 requests
+# for each user it never found.
+SEARCH_EMAIL_PAGES = 3
 
 TEAMS_NOT_SYNCED_402 = "teams not synced: the account's plan has no teams (402)"
 
@@ -240,6 +246,8 @@ class PagerDutyFetcher:
         self._scim_licenses: dict[str, str | None] | None = None
         self._error_lock = threading.Lock()
         self._one_copy: dict[str, str] = {}  # see REPEATED_USER_FIELDS
+        # Emails whose whole-email search still said more pages follow when it stopped.
+        self._search_cut_short: set[str] = set()
 
     @property
     def requests(self) -> int:
@@ -346,8 +354,10 @@ class PagerDutyFetcher:
             total=mapping.page_total(body, where) if total else None,
         )
 
-    def _page_on_more(self, path: str, key: str, offset: int, extra: dict | None = None) -> Page:
-        """Pages one after another while `more` says so, up to the offset cap.
+    def _page_on_more(
+        self, path: str, key: str, offset: int, extra: dict | None = None, end: int | None = None
+    ) -> Page:
+        """Pages one after another while `more` says so, up to the offset cap (or `end`).
 
         The returned page holds every item; its `more` is true only when the cap stopped it;
         its `contradiction` says where the pages disagreed (a page not full though more
@@ -371,18 +381,23 @@ class PagerDutyFetcher:
                 )
             items.extend(page.items)
             offset += PAGE_SIZE
-            if not page.more or offset + PAGE_SIZE > OFFSET_CAP:
+            if not page.more or offset + PAGE_SIZE > min(OFFSET_CAP, end or OFFSET_CAP):
                 return Page(items=items, more=page.more, total=None, contradiction=contradiction)
 
-    def _listing(self, first: Page, path: str, key: str, extra: dict | None = None) -> _Listing:
+    def _listing(
+        self, first: Page, path: str, key: str, extra: dict | None = None, *, max_pages: int | None = None
+    ) -> _Listing:
         """Start fetching the pages after `first`: all at once when its total is known (up to
-        the offset cap), else one after another on `more`."""
+        the offset cap, or `max_pages` pages in all), else one after another on `more`."""
         where = path if not extra else f"{path}?{'&'.join(extra)}"
-        if not first.more:
+        end = OFFSET_CAP if max_pages is None else min(OFFSET_CAP, max_pages * PAGE_SIZE)
+        if not first.more or end <= PAGE_SIZE:
             return _Listing(first, [], where, key)
         if first.total is None:
-            return _Listing(first, [self._submit(self._page_on_more, path, key, PAGE_SIZE, extra)], where, key)
-        last_offset = min(first.total, OFFSET_CAP - PAGE_SIZE + 1)
+            return _Listing(
+                first, [self._submit(self._page_on_more, path, key, PAGE_SIZE, extra, end)], where, key
+            )
+        last_offset = min(first.total, end - PAGE_SIZE + 1)
         offsets = range(PAGE_SIZE, last_offset, PAGE_SIZE)
         return _Listing(
             first, [self._submit(self._page, path, key, offset, False, extra) for offset in offsets], where, key
@@ -511,10 +526,19 @@ class PagerDutyFetcher:
         self.progress(f"users: {len(missing):,} beyond the first 10,000; searching for them")
         unreachable = self._search(missing, users)
         if unreachable:
+            endless = len(unreachable & self._search_cut_short)
+            why = []
+            if endless:
+                why.append(
+                    f"for {endless:,} the search by their email kept saying more pages follow without "
+                    f"listing them, and stops after {SEARCH_EMAIL_PAGES} pages per email"
+                )
+            if len(unreachable) > endless:
+                why.append(f"{len(unreachable) - endless:,} the search did not list at all")
             snapshot.make_partial(
                 f"Synced {len(users):,} of {len(users) + len(unreachable):,} users: "
-                f"{len(unreachable):,} could not be reached through PagerDuty's user search; "
-                "no account was marked removed"
+                f"{len(unreachable):,} could not be reached through PagerDuty's user search "
+                f"({'; '.join(why)}); no account was marked removed"
             )
 
     def _search(self, missing: set[str], users: dict[str, dict[str, Any]]) -> set[str]:
@@ -553,8 +577,12 @@ class PagerDutyFetcher:
                     groups.extend(narrower)
                     if not whole:
                         continue
-                # Page this query in full (or as far as the cap allows, for a whole email).
-                paging.extend(self._listing(first, "/users", "users", {"query": group.prefix}).rest)
+                # Page this query in full; a whole email only a few pages (SEARCH_EMAIL_PAGES).
+                pages = SEARCH_EMAIL_PAGES if whole else None
+                listing = self._listing(first, "/users", "users", {"query": group.prefix}, max_pages=pages)
+                if whole and first.more and (first.total is None or first.total > SEARCH_EMAIL_PAGES * PAGE_SIZE):
+                    self._search_cut_short.add(group.prefix)
+                paging.extend(listing.rest)
                 while paging and paging[0].done():  # merged as they come: not all held at once
                     merge(paging.popleft().result())
             while paging:
