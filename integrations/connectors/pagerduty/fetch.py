@@ -525,6 +525,12 @@ class PagerDutyFetcher:
         missing = set(self._scim_licenses) - seen
         self.progress(f"users: {len(missing):,} beyond the first 10,000; searching for them")
         unreachable = self._search(missing, users)
+        if not unreachable and listed_total is not None and len(users) < listed_total:
+            # Every user SCIM names was reached, yet /users counted more: one of them is wrong.
+            snapshot.make_partial(
+                f"/users gave a total of {listed_total:,} but the SCIM user list and the search "
+                f"reached {len(users):,} users; no account was marked removed"
+            )
         if unreachable:
             endless = len(unreachable & self._search_cut_short)
             why = []

@@ -170,3 +170,20 @@ def test_a_scim_list_that_contradicts_itself_makes_the_run_partial(tenant, start
         "is beyond the first 10,000 users is not known; no account was marked removed"
     )
     assert removed_ids(integration) == set()
+
+
+def test_a_users_total_past_the_cap_that_scim_and_the_search_do_not_bear_out_removes_nobody(tenant, start_fake, small_cap):
+    fake = start_fake(users=SMALL_CAP + 50, offset_cap=small_cap)
+    integration = configured_integration(tenant)
+    assert sync(integration).run.outcome == SyncRun.Outcome.SUCCESS
+    fake.dataset.remove_user(fake.dataset.user_list()[-1]["id"])
+    fake.hook(r"^/users$", params={"offset": 0}, after=lambda body, params: body if "query" in params else {**body, "total": 400})
+
+    result = sync(integration)
+
+    assert result.run.outcome == SyncRun.Outcome.PARTIAL
+    assert result.message == (
+        "/users gave a total of 400 but the SCIM user list and the search reached 349 users; "
+        "no account was marked removed"
+    )
+    assert removed_ids(integration) == set()
