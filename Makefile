@@ -4,8 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/balkan_pd
+PRISM_VERSION := 5.16.0
+PRISM  := .prism/node_modules/.bin/prism
 
-.PHONY: run test test-sqlite test-postgres install browser demo bench migrations clean
+.PHONY: run test test-sqlite test-postgres install browser prism demo bench migrations clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("balkan_pd needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -14,7 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet ".[test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+install: $(STAMP) prism
+
+# Stoplight Prism, a PagerDuty mock nobody here wrote, serving PagerDuty's own OpenAPI spec
+# (tests/connectors/pagerduty/test_prism_conformance.py): into .prism/, once, when npm is here.
+prism: $(PRISM)
+
+$(PRISM):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix .prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@$(PRISM_VERSION); \
+	else echo "npm is missing: the Prism conformance test will be skipped (under CI=true it fails)"; fi
 
 .env:
 	$(PYTHON) scripts/write_env.py
@@ -35,11 +46,11 @@ browser:
 		else echo "chromium is missing: install it (apt-get install chromium) to run the browser tests"; fi; }
 
 # The whole suite on SQLite (the embedded default).
-test: $(STAMP) browser
+test: $(STAMP) browser prism
 	$(BIN)/python -m pytest
 
 # The whole suite again on this machine's PostgreSQL.
-test-postgres: $(STAMP) browser
+test-postgres: $(STAMP) browser prism
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
 
 # A throwaway demo on a fake PagerDuty (300 users): its own demo.sqlite3, no .env needed;
@@ -58,4 +69,4 @@ migrations: $(STAMP)
 		$(BIN)/python manage.py makemigrations integrations
 
 clean:
-	rm -rf $(VENV) .pytest_cache staticfiles test_db_*.sqlite3* demo.sqlite3*
+	rm -rf $(VENV) .prism .pytest_cache staticfiles test_db_*.sqlite3* demo.sqlite3*

@@ -139,9 +139,10 @@ class Integration(models.Model):
 class Team(models.Model):
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="teams")
     external_id = models.CharField(max_length=64)
-    name = models.CharField(max_length=255)
+    # Text from the application is stored whole (TextField): a longer value is never cut to fit.
+    name = models.TextField()
     description = models.TextField(blank=True)
-    html_url = models.URLField(max_length=500, blank=True)
+    html_url = models.TextField(blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -163,9 +164,9 @@ class License(models.Model):
         Integration, on_delete=models.CASCADE, related_name="licenses"
     )
     external_id = models.CharField(max_length=64)
-    name = models.CharField(max_length=255)
-    description = models.CharField(max_length=500, blank=True)
-    role_group = models.CharField(max_length=100, blank=True)
+    name = models.TextField()
+    description = models.TextField(blank=True)
+    role_group = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -202,15 +203,17 @@ class SyncedAccount(models.Model):
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="accounts"
     )
+    # Ids stay short: a longer one is refused as invalid when a sync reads it. The text
+    # fields hold the application's values whole, never cut to a column's length.
     external_id = models.CharField("ID in the application", max_length=64)
-    name = models.CharField(max_length=255)
-    email = models.CharField(max_length=254)
-    role = models.CharField(max_length=64, help_text="The role as the application's API names it.")
-    job_title = models.CharField(max_length=255, blank=True)
-    time_zone = models.CharField(max_length=64, blank=True)
+    name = models.TextField()
+    email = models.TextField()
+    role = models.TextField(help_text="The role as the application's API names it.")
+    job_title = models.TextField(blank=True)
+    time_zone = models.TextField(blank=True)
     invitation_pending = models.BooleanField(default=False)
     created_via_sso = models.BooleanField("Created via SSO", default=False)
-    html_url = models.URLField("Link in the application", max_length=500, blank=True)
+    html_url = models.TextField("Link in the application", blank=True)
     license = models.ForeignKey(
         License, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
     )
@@ -262,7 +265,7 @@ class TeamMembership(models.Model):
         SyncedAccount, on_delete=models.CASCADE, related_name="team_memberships"
     )
     # Kept as the application sent it: an unknown team role is stored, not dropped.
-    role = models.CharField(max_length=32)
+    role = models.TextField()
 
     class Meta:
         ordering = ["team__name"]
@@ -340,8 +343,8 @@ class AccountChange(models.Model):
     team = models.ForeignKey(
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
     )
-    old_value = models.CharField(max_length=255, blank=True)
-    new_value = models.CharField(max_length=255, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -109,6 +109,13 @@ class Snapshot:
     def complete(self) -> bool:
         return not self.partial_reason
 
+    def make_partial(self, reason: str) -> None:
+        """The first reason is the run's message; any later one is a note."""
+        if self.partial_reason:
+            self.notes.append(reason)
+        else:
+            self.partial_reason = reason
+
 
 class Fetcher(Protocol):
     """Fetches one account's snapshot; network only, never the database."""

@@ -12,6 +12,7 @@ thread of the sync shares.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -40,6 +41,8 @@ REGION_BASE_URLS = {
 }
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 SCIM_ACCEPT = "application/scim+json"
+# At most this much of PagerDuty's own error text goes into a message (the Status column).
+PAGERDUTY_WORDS_MAX_LENGTH = 300
 # One backoff never sleeps longer than this, however many attempts came before.
 MAX_BACKOFF_SECONDS = 60.0
 
@@ -163,6 +166,63 @@ class RateLimitGate:
             self._cond.notify_all()
 
 
+def _plain(value: Any) -> str:
+    """One line of storable text from whatever PagerDuty put there: control characters become
+    spaces, lone surrogates (which no database encoding takes) become U+FFFD."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = "(unreadable)"
+    text = text[: PAGERDUTY_WORDS_MAX_LENGTH * 2]  # the rest would be cut anyway
+    return " ".join(
+        "".join(
+            " " if ch < " " or ch == "\x7f" else "\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text
+        ).split()
+    )
+
+
+def pagerduty_said(response: requests.Response) -> str:
+    """PagerDuty's own words about a refused request, in plain text, or "" when it gave none.
+
+    REST answers carry {"error": {"message", "code", "errors": [...]}}; SCIM answers carry
+    {"detail", "scimType"}. Bounded: a proxy's error page must not flood the Status column.
+    """
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    parts: list[str] = []
+    if isinstance(error, dict):
+        message, code, errors = error.get("message"), error.get("code"), error.get("errors")
+    elif isinstance(error, str):
+        message, code, errors = error, None, None
+    else:  # SCIM
+        message, code, errors = body.get("detail"), body.get("scimType"), None
+    if message not in (None, ""):
+        parts.append(_plain(message))
+    if code not in (None, ""):
+        parts.append(f"code {_plain(code)}")
+    if isinstance(errors, list):
+        errors = [_plain(e) for e in errors if e not in (None, "")]
+    elif errors not in (None, ""):
+        errors = [_plain(errors)]
+    details = "; ".join(e for e in errors or [] if e and e not in parts)
+    words = ", ".join(part for part in parts if part)
+    if details:
+        words = f"{words}: {details}" if words else details
+    if not words:
+        return ""
+    if len(words) > PAGERDUTY_WORDS_MAX_LENGTH:
+        words = words[: PAGERDUTY_WORDS_MAX_LENGTH - 1].rstrip() + "…"
+    return f"PagerDuty said: {words}"
+
+
 class PagerDutyClient:
     def __init__(self, *, token: Secret, region: str = "us"):
         if not isinstance(token, Secret):
@@ -281,24 +341,26 @@ class PagerDutyClient:
 
     def _decode(self, response: requests.Response, path: str) -> dict:
         status = response.status_code
+        said = pagerduty_said(response) if status >= 400 and status != 429 else ""
+        said = f"; {said}" if said else ""
         if status == 401:
             raise TokenRejected(
                 "token rejected: PagerDuty refused the access token (401); "
-                "check the key and the service region"
+                f"check the key and the service region{said}"
             )
         if status == 402:
-            raise AbilityMissing(f"this PagerDuty account's plan does not include {path} (402)")
+            raise AbilityMissing(f"this PagerDuty account's plan does not include {path} (402){said}")
         if status == 403:
             raise PermissionMissing(
                 f"permission missing: the access token lacks permission to read {path} (403); "
-                "create the key as an admin or owner"
+                f"create the key as an admin or owner{said}"
             )
         if status == 404:
-            raise NotFound(f"unexpected response: PagerDuty answered 404 (not found) to {path}")
+            raise NotFound(f"unexpected response: PagerDuty answered 404 (not found) to {path}{said}")
         if status == 429:
             raise RateLimited("rate limit: PagerDuty is throttling this access token (429); try again in a minute")
         if status >= 400:
-            raise UnexpectedResponse(f"unexpected response: PagerDuty answered {status} to {path}")
+            raise UnexpectedResponse(f"unexpected response: PagerDuty answered {status} to {path}{said}")
         try:
             body = response.json()
         except (ValueError, RecursionError):  # deeply nested arrays overflow json's recursion

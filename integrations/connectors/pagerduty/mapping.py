@@ -2,19 +2,26 @@
 
 Whatever PagerDuty (or anything in between) sends, a wrong shape or type becomes an
 `UnexpectedResponse` with a plain message, never a KeyError or TypeError half-way through.
-Text longer than our columns is cut to fit, and NUL characters (which PostgreSQL cannot
-store in text) are dropped: one odd name must not stop a whole sync.
+Text is kept whole. What no database can store is made storable instead of failing the
+sync: NUL characters (which PostgreSQL refuses in text) are dropped, lone surrogates (which
+no UTF-8 database takes) become U+FFFD. One odd name must not stop a whole sync.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from integrations.connectors.errors import UnexpectedResponse
-from integrations.models import License, SyncedAccount, Team, TeamMembership
+from integrations.models import SyncedAccount
 
 ID_MAX_LENGTH = SyncedAccount._meta.get_field("external_id").max_length
-TEAM_ROLE_MAX_LENGTH = TeamMembership._meta.get_field("role").max_length
+# PostgreSQL refuses a btree index entry above about 2,700 bytes, and name, email and roles
+# are indexed (lists filter and sort on them). PagerDuty caps them at 100 characters, so only
+# a broken answer gets here: such a value is kept as far as the index takes it, and says so.
+INDEXED_TEXT_MAX_BYTES = 2000
+# json decodes an escaped pair into one character, so a surrogate left in a str is alone.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Far beyond any PagerDuty account (10,000 SCIM pages), yet a bound: a corrupt totalResults
 # must not queue billions of page requests.
 MAX_SCIM_USERS = 1_000_000
@@ -32,23 +39,40 @@ def _object(value: Any, what: str, where: str) -> dict:
 
 def _id(obj: dict, what: str, where: str) -> str:
     value = obj.get("id")
-    if not isinstance(value, str) or not value or len(value) > ID_MAX_LENGTH or "\x00" in value:
+    if (
+        not isinstance(value, str) or not value or len(value) > ID_MAX_LENGTH
+        or "\x00" in value or LONE_SURROGATE.search(value)
+    ):
         raise _fail(f"{what} without a valid id", where)
     return value
 
 
-def _text(obj: dict, key: str, where: str, *, model, field: str | None = None, required: bool = False) -> str:
+def _text(obj: dict, key: str, where: str, *, indexed: bool = False, required: bool = False) -> str:
     value = obj.get(key)
     if value is None and not required:
         return ""
     if not isinstance(value, str):
         raise _fail(f"an '{key}' field that is not text", where)
-    return _storable(value, model._meta.get_field(field or key).max_length)
+    return _storable(value, indexed=indexed)
 
 
-def _storable(value: str, max_length: int | None) -> str:
-    """Text as a column can hold it: without NUL, cut to the column's length."""
-    return value.replace("\x00", "")[:max_length]
+def _storable(value: str, *, indexed: bool = False) -> str:
+    """Text whole, as every database can store it: without NUL, lone surrogates as U+FFFD."""
+    value = value.replace("\x00", "")
+    try:
+        encoded = value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, from a \ud800 escape in the JSON
+        value = LONE_SURROGATE.sub("\ufffd", value)
+        encoded = value.encode()
+    if indexed and len(encoded) > INDEXED_TEXT_MAX_BYTES:
+        return _marked_short(value, encoded)
+    return value
+
+
+def _marked_short(value: str, encoded: bytes) -> str:
+    mark = f"… [shortened: {len(value):,} characters from PagerDuty, more than an index holds]"
+    keep = encoded[: INDEXED_TEXT_MAX_BYTES - len(mark.encode())].decode("utf-8", "ignore")
+    return keep + mark
 
 
 def _flag(obj: dict, key: str, where: str) -> bool:
@@ -88,14 +112,14 @@ def user_fields(raw: Any, where: str) -> dict[str, Any]:
     user = _object(raw, "a user", where)
     return {
         "external_id": _id(user, "a user", where),
-        "name": _text(user, "name", where, model=SyncedAccount, required=True),
-        "email": _text(user, "email", where, model=SyncedAccount, required=True),
-        "role": _text(user, "role", where, model=SyncedAccount, required=True),
-        "job_title": _text(user, "job_title", where, model=SyncedAccount),
-        "time_zone": _text(user, "time_zone", where, model=SyncedAccount),
+        "name": _text(user, "name", where, indexed=True, required=True),
+        "email": _text(user, "email", where, indexed=True, required=True),
+        "role": _text(user, "role", where, indexed=True, required=True),
+        "job_title": _text(user, "job_title", where),
+        "time_zone": _text(user, "time_zone", where),
         "invitation_pending": _flag(user, "invitation_sent", where),
         "created_via_sso": _flag(user, "created_via_sso", where),
-        "html_url": _text(user, "html_url", where, model=SyncedAccount),
+        "html_url": _text(user, "html_url", where),
     }
 
 
@@ -103,9 +127,9 @@ def team_fields(raw: Any, where: str) -> dict[str, Any]:
     team = _object(raw, "a team", where)
     return {
         "external_id": _id(team, "a team", where),
-        "name": _text(team, "name", where, model=Team, required=True),
-        "description": _text(team, "description", where, model=Team),
-        "html_url": _text(team, "html_url", where, model=Team),
+        "name": _text(team, "name", where, required=True),
+        "description": _text(team, "description", where),
+        "html_url": _text(team, "html_url", where),
     }
 
 
@@ -116,16 +140,16 @@ def member_role(raw: Any, where: str) -> tuple[str, str]:
     role = member.get("role")
     if not isinstance(role, str):
         raise _fail("a team role that is not text", where)
-    return _id(user, "a team member", where), _storable(role, TEAM_ROLE_MAX_LENGTH)
+    return _id(user, "a team member", where), _storable(role, indexed=True)
 
 
 def license_fields(raw: Any, where: str) -> dict[str, Any]:
     lic = _object(raw, "a license", where)
     return {
         "external_id": _id(lic, "a license", where),
-        "name": _text(lic, "name", where, model=License, required=True),
-        "description": _text(lic, "description", where, model=License),
-        "role_group": _text(lic, "role_group", where, model=License),
+        "name": _text(lic, "name", where, required=True),
+        "description": _text(lic, "description", where),
+        "role_group": _text(lic, "role_group", where),
     }
 
 
@@ -165,3 +189,13 @@ def scim_user(raw: Any, where: str) -> tuple[str, str | None]:
             if not isinstance(license_id, str) or not license_id:
                 raise _fail("a SCIM license entitlement without a value", where)
     return name, license_id
+
+
+def scim_active(raw: Any, where: str) -> bool:
+    """Whether a SCIM user is active. SCIM also lists deactivated users, which /users no
+    longer has: they are not users to reach. Absent means active (SCIM's default)."""
+    resource = _object(raw, "a SCIM user", where)
+    active = resource.get("active", True)
+    if not isinstance(active, bool):
+        raise _fail("a SCIM 'active' that is not true or false", where)
+    return active

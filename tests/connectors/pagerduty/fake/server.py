@@ -102,6 +102,22 @@ class Fault:
 
 
 @dataclass
+class Hook:
+    """Code run around the answer to matching requests; see FakePagerDuty.hook."""
+
+    path: re.Pattern[str]
+    params: dict[str, str]
+    remaining: int | None
+    before: Callable[[dict[str, list[str]]], None] | None
+    after: Callable[[dict[str, Any], dict[str, list[str]]], dict[str, Any]] | None
+
+    def matches(self, path: str, params: dict[str, list[str]]) -> bool:
+        return bool(self.path.search(path)) and all(
+            str(value) in params.get(key, []) for key, value in self.params.items()
+        )
+
+
+@dataclass
 class Route:
     pattern: re.Pattern[str]
     handler: Callable[..., Any]
@@ -124,10 +140,15 @@ class FakePagerDuty:
         self.scim_enabled = scim_enabled
         self.teams_ability = teams_ability
         self.licenses_permission = licenses_permission
+        # SCIM drift: resources listed after the account's users (e.g. deactivated users,
+        # {"userName": ..., "active": False}), and how a user's userName is spelled.
+        self.scim_extra: list[dict[str, Any]] = []
+        self.scim_user_name: Callable[[dict[str, Any]], str] = lambda user: user["email"]
 
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._faults: list[Fault] = []
+        self._hooks: list[Hook] = []
         self._log: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_concurrent = 0
@@ -226,6 +247,30 @@ class FakePagerDuty:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._hooks.clear()
+
+    def hook(self, path: str, *, before: Callable[[dict[str, list[str]]], None] | None = None,
+             after: Callable[[dict[str, Any], dict[str, list[str]]], dict[str, Any]] | None = None,
+             params: dict[str, Any] | None = None, times: int | None = 1) -> Hook:
+        """Around the next ``times`` answers (None: all) to requests whose path matches the regex
+        ``path`` (and whose query has ``params``): ``before(params)`` runs first, e.g. to change
+        the account while it is paged; ``after(body, params)`` returns the JSON body to send
+        instead, e.g. a page whose ``more`` and ``total`` disagree. Every matching hook runs.
+        """
+        hook = Hook(re.compile(path), {k: str(v) for k, v in (params or {}).items()}, times, before, after)
+        with self._lock:
+            self._hooks.append(hook)
+        return hook
+
+    def _take_hooks(self, path: str, params: dict[str, list[str]]) -> list[Hook]:
+        with self._lock:
+            taken = [hook for hook in self._hooks if hook.matches(path, params)]
+            for hook in taken:
+                if hook.remaining is not None:
+                    hook.remaining -= 1
+                    if hook.remaining <= 0:
+                        self._hooks.remove(hook)
+            return taken
 
     def revoke_token_after(self, n: int | None) -> None:
         """After ``n`` more requests the current token is rejected (401). None undoes it."""
@@ -319,7 +364,15 @@ class FakePagerDuty:
                 raise ApiError(400, errors=[f"The Accept header must be {ACCEPT_V2}"])
             if route is None or match is None:
                 raise ApiError(404)
-            reply = self._ok(route.handler(params, **match.groupdict()), scim)
+            hooks = self._take_hooks(path, params)
+            for hook in hooks:
+                if hook.before is not None:
+                    hook.before(params)
+            body = route.handler(params, **match.groupdict())
+            for hook in hooks:
+                if hook.after is not None:
+                    body = _encode(hook.after(json.loads(body), params))
+            reply = self._ok(body, scim)
         except ApiError as error:
             reply = self._error_reply(error, scim)
         reply.headers.update(limit_headers)
@@ -518,7 +571,7 @@ class FakePagerDuty:
         resource: dict[str, Any] = {
             "schemas": [SCIM_USER_SCHEMA],
             "id": self.dataset.scim_ids[user["id"]],
-            "userName": user["email"],
+            "userName": self.scim_user_name(user),
             "displayName": user["name"],
             "active": True,
             "roles": [{"primary": True, "type": "base", "value": user["role"]}],
@@ -542,13 +595,17 @@ class FakePagerDuty:
         filter_expr = _first(params, "filter", "")
         with self.dataset.lock:
             users = self.dataset.user_list()
+            extra = [{"schemas": [SCIM_USER_SCHEMA], "id": f"X{n:025d}", "active": True, **resource}
+                     for n, resource in enumerate(self.scim_extra)]
             if filter_expr:
                 wanted = re.fullmatch(r'\s*userName\s+eq\s+"([^"]*)"\s*', filter_expr, re.IGNORECASE)
                 if wanted is None:
                     raise ApiError(400, "Only userName eq filters are supported")
                 users = [u for u in users if u["email"].lower() == wanted.group(1).lower()]
-            chunk = [self._scim_user(u) for u in users[start - 1:start - 1 + count]]
-            return _encode({"schemas": [SCIM_LIST_SCHEMA], "totalResults": len(users),
+                extra = [r for r in extra if str(r.get("userName", "")).lower() == wanted.group(1).lower()]
+            positions = range(start - 1, min(start - 1 + count, len(users) + len(extra)))
+            chunk = [self._scim_user(users[i]) if i < len(users) else extra[i - len(users)] for i in positions]
+            return _encode({"schemas": [SCIM_LIST_SCHEMA], "totalResults": len(users) + len(extra),
                             "itemsPerPage": len(chunk), "startIndex": start, "Resources": chunk})
 
     def _scim_get_user(self, params: dict[str, list[str]], id: str) -> bytes:
@@ -571,7 +628,10 @@ def _normalise(media_type: str) -> str:
 
 def _encode(payload: Any) -> bytes:
     """Serialise now, while the dataset lock is held, so that mutations cannot race."""
-    return json.dumps(payload, ensure_ascii=False).encode()
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON can still carry it, as a \uXXXX escape
+        return json.dumps(payload).encode()
 
 
 class _Server(ThreadingHTTPServer):
