@@ -13,6 +13,7 @@ thread of the sync shares.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -73,10 +74,20 @@ def backoff_delay(attempt: int) -> float:
 
 
 def _header_number(response: requests.Response, name: str) -> float | None:
+    """A rate-limit header as a number; None when missing, unreadable, NaN or infinite
+    (NaN compares false with every time, so it would make a wait that never ends)."""
     try:
-        return float(response.headers[name])
+        value = float(response.headers[name])
     except (KeyError, ValueError):
         return None
+    return value if math.isfinite(value) else None
+
+
+def _window_limit_exceeded(seconds: float, max_wait: float) -> RateLimited:
+    return RateLimited(
+        f"rate limit: PagerDuty asked to wait {seconds:.0f} s for its rate-limit window, more than "
+        f"the {max_wait:g} s a sync may wait; the next sync will try again"
+    )
 
 
 class RateLimitGate:
@@ -88,7 +99,10 @@ class RateLimitGate:
     `ratelimit-limit` requests. So the window is not overrun (at most the first, blind
     burst of a sync can meet a 429). A 429 pauses everyone together, for `ratelimit-reset`
     seconds or, without headers, a backoff; the time paused for 429s is summed, and past
-    PAGERDUTY_RATE_LIMIT_MAX_WAIT the sync gives up with RateLimited.
+    PAGERDUTY_RATE_LIMIT_MAX_WAIT the sync gives up with RateLimited. A wait for the window
+    longer than PAGERDUTY_RATE_LIMIT_MAX_WAIT fails the same way at once, and a
+    `ratelimit-reset` that is no usable number counts as a short backoff: whatever the
+    headers say, no wait outlasts the setting.
     """
 
     def __init__(self, *, max_wait: float, cancelled: threading.Event):
@@ -100,6 +114,7 @@ class RateLimitGate:
         self._window_limit: int | None = None
         self._window_reset_at = 0.0
         self._in_flight = 0
+        self._unreadable_resets = 0  # in a row: each one backs off longer
         self.waited_for_429 = 0.0
 
     def enter(self) -> None:
@@ -114,10 +129,13 @@ class RateLimitGate:
                     if now >= self._window_reset_at:
                         self._budget = self._window_limit  # a fresh window
                     else:
+                        if self._window_reset_at - now > self._max_wait:
+                            raise _window_limit_exceeded(self._window_reset_at - now, self._max_wait)
                         wait_until = max(wait_until, self._window_reset_at)
                 if now >= wait_until and (self._budget is None or self._budget > 0):
                     break
-                self._cond.wait(max(wait_until - now, 0.001))
+                # Capped so that an absurd deadline can never overflow the wait; the loop looks again.
+                self._cond.wait(min(max(wait_until - now, 0.001), MAX_BACKOFF_SECONDS))
             if self._budget is not None:
                 self._budget -= 1
             self._in_flight += 1
@@ -130,11 +148,17 @@ class RateLimitGate:
                 limit = _header_number(response, "ratelimit-limit")
                 remaining = _header_number(response, "ratelimit-remaining")
                 reset = _header_number(response, "ratelimit-reset")
-                if remaining is not None and reset is not None:
-                    if limit is not None:
+                if remaining is not None:
+                    if reset is None or reset < 0:
+                        # A count without a usable reset: back off a little, longer each time in a row.
+                        reset = backoff_delay(self._unreadable_resets)
+                        self._unreadable_resets += 1
+                    else:
+                        self._unreadable_resets = 0
+                    if limit is not None and limit >= 0:
                         self._window_limit = int(limit)
                     now = time.monotonic()
-                    budget, reset_at = int(remaining) - self._in_flight, now + reset
+                    budget, reset_at = int(max(remaining, 0)) - self._in_flight, now + reset
                     if self._budget is not None and now < self._window_reset_at:
                         # Same window: answers arrive out of order, so the lowest count is the truth.
                         budget = min(budget, self._budget)
@@ -261,7 +285,7 @@ class PagerDutyClient:
                 self.gate.leave(response)
 
             if response is not None and response.status_code == 429:
-                reset = _header_number(response, "ratelimit-reset")
+                reset = _header_number(response, "ratelimit-reset")  # None when NaN, inf or unreadable
                 seconds = reset if reset is not None and reset > 0 else backoff_delay(throttles)
                 logger.info("PagerDuty answered 429 to %s; all requests pause %.2f s", path, seconds)
                 throttles += 1
