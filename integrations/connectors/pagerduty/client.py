@@ -250,9 +250,19 @@ class PagerDutyClient:
 
     def _send(self, path: str, params: dict[str, Any] | None, accept: str | None) -> requests.Response:
         headers = {"Accept": accept} if accept else None
+        # Never follow a redirect: the token would go to (and be "validated" by) another host.
         return self.session.get(
-            f"{self.base_url}{path}", params=params, headers=headers, timeout=self.timeout
+            f"{self.base_url}{path}", params=params, headers=headers, timeout=self.timeout,
+            allow_redirects=False,
         )
+
+    @staticmethod
+    def _refuse_redirect(response: requests.Response, path: str) -> None:
+        if 300 <= response.status_code < 400:
+            raise UnexpectedResponse(
+                f"unexpected response: PagerDuty answered {response.status_code} "
+                f"(a redirect, not followed) to {path}"
+            )
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
         """One GET, no retry; returns the decoded JSON object or raises an IntegrationError."""
@@ -263,6 +273,7 @@ class PagerDutyClient:
             raise Unreachable(f"PagerDuty unreachable: no answer in time from {self.base_url}") from None
         except requests.RequestException:
             raise Unreachable(f"PagerDuty unreachable: cannot connect to {self.base_url}") from None
+        self._refuse_redirect(response, path)
         return self._decode(response, path)
 
     def fetch_json(self, path: str, params: dict[str, Any] | None = None, *, accept: str | None = None) -> dict:
@@ -294,6 +305,7 @@ class PagerDutyClient:
             if response is not None and response.status_code >= 500:
                 problem = f"PagerDuty answered {response.status_code} to {path}"
             if not problem:
+                self._refuse_redirect(response, path)
                 return self._decode(response, path)
 
             if failures >= settings.PAGERDUTY_MAX_RETRIES:
