@@ -27,6 +27,7 @@ from integrations.connectors.errors import (
     IntegrationError,
     PermissionMissing,
     RateLimited,
+    TokenMalformed,
     TokenRejected,
     TokenUndecryptable,
     Unreachable,
@@ -55,6 +56,13 @@ class Cancelled(IntegrationError):
 
     def __init__(self):
         super().__init__("cancelled: another request of this sync failed")
+
+
+def _is_token_shaped(token: str) -> bool:
+    """PagerDuty tokens are printable ASCII without spaces. Anything else is refused before a
+    request: outside Latin-1 it cannot be an HTTP header, and the encoding error that requests
+    raises then carries the whole header, token included."""
+    return all("!" <= character <= "~" for character in token)
 
 
 def base_url_for(region: str) -> str:
@@ -195,6 +203,8 @@ class PagerDutyClient:
             raise TokenUndecryptable()
         if not token:
             raise TokenRejected("token rejected: no access token is configured")
+        if not _is_token_shaped(token):
+            raise TokenMalformed("token rejected: the token has characters PagerDuty tokens never have")
         self.base_url = base_url_for(region)
         self.region = region
         self._token = token
