@@ -90,8 +90,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: its `qcluster` command wraps django-q2's with a stop that cannot hang.
     "integrations",
+    "django_q",
 ]
 
 MIDDLEWARE = [
