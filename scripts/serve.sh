@@ -6,8 +6,9 @@ BIN=.venv/bin
 ADDR="${RUN_ADDR:-127.0.0.1:8000}"
 
 # Job control puts each child in its own process group, so a Ctrl-C reaches only this
-# script, which stops each child with one SIGTERM. (The django-q2 cluster can hang when the
-# terminal's SIGINT hits it and its workers at the same moment as a SIGTERM, e.g. while starting.)
+# script, which stops each child with one SIGTERM: the cluster's whole group (as systemd
+# stops it), which ends at once even with a sync running; a SIGTERM to its main process
+# alone would give the sync a few seconds first.
 set -m
 $BIN/python manage.py qcluster &
 cluster=$!
@@ -16,7 +17,8 @@ server=$!
 
 stop() {
     trap - INT TERM EXIT
-    kill -TERM "$cluster" "$server" 2>/dev/null
+    kill -TERM -- -"$cluster" 2>/dev/null
+    kill -TERM "$server" 2>/dev/null
     wait "$cluster" "$server" 2>/dev/null
 }
 trap 'stop; exit 130' INT

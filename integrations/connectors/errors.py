@@ -13,6 +13,11 @@ class TokenRejected(IntegrationError):
     pass
 
 
+class TokenMalformed(TokenRejected):
+    """The token cannot be what the application issues (e.g. characters no HTTP header may
+    carry); refused before any request. Never carries the token."""
+
+
 class PermissionMissing(IntegrationError):
     pass
 

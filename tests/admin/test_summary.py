@@ -67,7 +67,7 @@ def test_tag_draws_bars_links_and_figures(data):
     assert re.search(r"<strong>3</strong> privileged", html)
     assert re.search(r"<strong>1</strong> invitation pending", html)
     assert "<strong>+1</strong> added" in html and "<strong>−1</strong> removed" in html
-    bars = re.findall(r'role=(\w+)">([^<]+)</a></th>\s*<td class="pd-bar-cell"><span class="pd-bar([^"]*)" style="width: ([\d.]+)%">', html)
+    bars = re.findall(r'role=(\w+)">([^<]+)</a></th>\s*<td class="pd-bar-cell"><svg class="pd-bar([^"]*)"[^>]*><rect width="([\d.]+)%"', html)
     assert [(role, display, privileged.strip(), width) for role, display, privileged, width in bars] == [
         ("owner", "Account Owner", "pd-bar-privileged", "20.0"),
         ("admin", "Global Admin", "pd-bar-privileged", "20.0"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -27,6 +28,7 @@ from integrations.connectors.errors import (
     IntegrationError,
     PermissionMissing,
     RateLimited,
+    TokenMalformed,
     TokenRejected,
     Unreachable,
     UnexpectedResponse,
@@ -58,6 +60,13 @@ class Cancelled(IntegrationError):
         super().__init__("cancelled: another request of this sync failed")
 
 
+def _is_token_shaped(token: str) -> bool:
+    """PagerDuty tokens are printable ASCII without spaces. Anything else is refused before a
+    request: outside Latin-1 it cannot be an HTTP header, and the encoding error that requests
+    raises then carries the whole header, token included."""
+    return all("!" <= character <= "~" for character in token)
+
+
 def base_url_for(region: str) -> str:
     """The API base URL: PAGERDUTY_API_BASE_URL when set (for every integration), else the region's."""
     if settings.PAGERDUTY_API_BASE_URL:
@@ -75,10 +84,20 @@ def backoff_delay(attempt: int) -> float:
 
 
 def _header_number(response: requests.Response, name: str) -> float | None:
+    """A rate-limit header as a number; None when missing, unreadable, NaN or infinite
+    (NaN compares false with every time, so it would make a wait that never ends)."""
     try:
-        return float(response.headers[name])
+        value = float(response.headers[name])
     except (KeyError, ValueError):
         return None
+    return value if math.isfinite(value) else None
+
+
+def _window_limit_exceeded(seconds: float, max_wait: float) -> RateLimited:
+    return RateLimited(
+        f"rate limit: PagerDuty asked to wait {seconds:.0f} s for its rate-limit window, more than "
+        f"the {max_wait:g} s a sync may wait; the next sync will try again"
+    )
 
 
 class RateLimitGate:
@@ -90,7 +109,10 @@ class RateLimitGate:
     `ratelimit-limit` requests. So the window is not overrun (at most the first, blind
     burst of a sync can meet a 429). A 429 pauses everyone together, for `ratelimit-reset`
     seconds or, without headers, a backoff; the time paused for 429s is summed, and past
-    PAGERDUTY_RATE_LIMIT_MAX_WAIT the sync gives up with RateLimited.
+    PAGERDUTY_RATE_LIMIT_MAX_WAIT the sync gives up with RateLimited. A wait for the window
+    longer than PAGERDUTY_RATE_LIMIT_MAX_WAIT fails the same way at once, and a
+    `ratelimit-reset` that is no usable number counts as a short backoff: whatever the
+    headers say, no wait outlasts the setting.
     """
 
     def __init__(self, *, max_wait: float, cancelled: threading.Event):
@@ -102,6 +124,7 @@ class RateLimitGate:
         self._window_limit: int | None = None
         self._window_reset_at = 0.0
         self._in_flight = 0
+        self._unreadable_resets = 0  # in a row: each one backs off longer
         self.waited_for_429 = 0.0
 
     def enter(self) -> None:
@@ -116,10 +139,13 @@ class RateLimitGate:
                     if now >= self._window_reset_at:
                         self._budget = self._window_limit  # a fresh window
                     else:
+                        if self._window_reset_at - now > self._max_wait:
+                            raise _window_limit_exceeded(self._window_reset_at - now, self._max_wait)
                         wait_until = max(wait_until, self._window_reset_at)
                 if now >= wait_until and (self._budget is None or self._budget > 0):
                     break
-                self._cond.wait(max(wait_until - now, 0.001))
+                # Capped so that an absurd deadline can never overflow the wait; the loop looks again.
+                self._cond.wait(min(max(wait_until - now, 0.001), MAX_BACKOFF_SECONDS))
             if self._budget is not None:
                 self._budget -= 1
             self._in_flight += 1
@@ -132,11 +158,17 @@ class RateLimitGate:
                 limit = _header_number(response, "ratelimit-limit")
                 remaining = _header_number(response, "ratelimit-remaining")
                 reset = _header_number(response, "ratelimit-reset")
-                if remaining is not None and reset is not None:
-                    if limit is not None:
+                if remaining is not None:
+                    if reset is None or reset < 0:
+                        # A count without a usable reset: back off a little, longer each time in a row.
+                        reset = backoff_delay(self._unreadable_resets)
+                        self._unreadable_resets += 1
+                    else:
+                        self._unreadable_resets = 0
+                    if limit is not None and limit >= 0:
                         self._window_limit = int(limit)
                     now = time.monotonic()
-                    budget, reset_at = int(remaining) - self._in_flight, now + reset
+                    budget, reset_at = int(max(remaining, 0)) - self._in_flight, now + reset
                     if self._budget is not None and now < self._window_reset_at:
                         # Same window: answers arrive out of order, so the lowest count is the truth.
                         budget = min(budget, self._budget)
@@ -230,6 +262,8 @@ class PagerDutyClient:
         # An undecryptable token raises TokenUndecryptable here, before any request.
         if not token.reveal():
             raise TokenRejected("token rejected: no access token is configured")
+        if not _is_token_shaped(token):
+            raise TokenMalformed("token rejected: the token has characters PagerDuty tokens never have")
         self.base_url = base_url_for(region)
         self.region = region
         self._token = token
@@ -285,9 +319,19 @@ class PagerDutyClient:
 
     def _send(self, path: str, params: dict[str, Any] | None, accept: str | None) -> requests.Response:
         headers = {"Accept": accept} if accept else None
+        # Never follow a redirect: the token would go to (and be "validated" by) another host.
         return self.session.get(
-            f"{self.base_url}{path}", params=params, headers=headers, timeout=self.timeout
+            f"{self.base_url}{path}", params=params, headers=headers, timeout=self.timeout,
+            allow_redirects=False,
         )
+
+    @staticmethod
+    def _refuse_redirect(response: requests.Response, path: str) -> None:
+        if 300 <= response.status_code < 400:
+            raise UnexpectedResponse(
+                f"unexpected response: PagerDuty answered {response.status_code} "
+                f"(a redirect, not followed) to {path}"
+            )
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict:
         """One GET, no retry; returns the decoded JSON object or raises an IntegrationError."""
@@ -298,6 +342,7 @@ class PagerDutyClient:
             raise Unreachable(f"PagerDuty unreachable: no answer in time from {self.base_url}") from None
         except requests.RequestException:
             raise Unreachable(f"PagerDuty unreachable: cannot connect to {self.base_url}") from None
+        self._refuse_redirect(response, path)
         return self._decode(response, path)
 
     def fetch_json(self, path: str, params: dict[str, Any] | None = None, *, accept: str | None = None) -> dict:
@@ -320,7 +365,7 @@ class PagerDutyClient:
                 self.gate.leave(response)
 
             if response is not None and response.status_code == 429:
-                reset = _header_number(response, "ratelimit-reset")
+                reset = _header_number(response, "ratelimit-reset")  # None when NaN, inf or unreadable
                 seconds = reset if reset is not None and reset > 0 else backoff_delay(throttles)
                 logger.info("PagerDuty answered 429 to %s; all requests pause %.2f s", path, seconds)
                 throttles += 1
@@ -329,6 +374,7 @@ class PagerDutyClient:
             if response is not None and response.status_code >= 500:
                 problem = f"PagerDuty answered {response.status_code} to {path}"
             if not problem:
+                self._refuse_redirect(response, path)
                 return self._decode(response, path)
 
             if failures >= settings.PAGERDUTY_MAX_RETRIES:

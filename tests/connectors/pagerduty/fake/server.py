@@ -45,7 +45,7 @@ _ERRORS: dict[int, tuple[str, int]] = {
     503: ("Service Unavailable", 2000),
     504: ("Gateway Timeout", 2000),
 }
-FAULT_KINDS = frozenset({"status", "throttle", "stall", "malformed", "truncated", "wrong_type", "html"})
+FAULT_KINDS = frozenset({"status", "throttle", "stall", "malformed", "truncated", "wrong_type", "html", "headers"})
 
 
 class ApiError(Exception):
@@ -230,8 +230,9 @@ class FakePagerDuty:
         kinds: status (an error answer, default 500), throttle (429, no rate-limit headers
         unless given), stall (wait ``delay`` seconds, then answer normally), malformed
         (200, not JSON), truncated (body shorter than Content-Length, then the connection
-        drops), wrong_type (200, JSON of the wrong shape), html (an HTML page, default 200).
-        ``body`` replaces the generated body. The first matching fault wins.
+        drops), wrong_type (200, JSON of the wrong shape), html (an HTML page, default 200),
+        headers (the normal answer with ``headers`` added or replaced, e.g. any rate-limit
+        headers). ``body`` replaces the generated body. The first matching fault wins.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
@@ -351,7 +352,7 @@ class FakePagerDuty:
         if fault is not None and fault.kind == "stall":
             self._sleep(fault.delay)
             fault = None
-        if fault is not None and fault.kind != "truncated":
+        if fault is not None and fault.kind not in ("truncated", "headers"):
             return self._fault_reply(fault, route, scim)
 
         limit_headers: dict[str, str] = {}
@@ -376,8 +377,8 @@ class FakePagerDuty:
         except ApiError as error:
             reply = self._error_reply(error, scim)
         reply.headers.update(limit_headers)
-        if fault is not None:  # truncated: the normal answer, cut short
-            reply.truncate = True
+        if fault is not None:  # the normal answer with the fault's headers; truncated: cut short
+            reply.truncate = fault.kind == "truncated"
             reply.headers.update(fault.headers)
         return reply
 
