@@ -32,7 +32,7 @@ def synced(fake_pagerduty, pagerduty_app, tenant, make_user):
     """Acme's PagerDuty synced once (so the index has its account summary), and its admin."""
     alice = make_user("alice", tenant=tenant, role="admin", password=PASSWORD)
     integration = add_integration(tenant=tenant, application=pagerduty_app, owner=alice, description="Production")
-    configure_integration(integration=integration, access_token=TOKEN, region="us")
+    configure_integration(integration=integration, values={"access_token": TOKEN, "region": "us"})
     assert sync_integration(integration_id=integration.pk, trigger=SyncRun.Trigger.COMMAND).ok
     return integration
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from integrations.secrets import Secret
 from integrations.connectors.errors import RateLimited
 from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.models import Integration, SyncRun
 from integrations.services import add_integration
 from integrations.sync import sync_integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 from tests.hardening.bounded import bounded
 
 USERS = r"^/users$"
@@ -27,7 +28,7 @@ def small_waits(settings):
 
 @pytest.fixture
 def client(fake_pagerduty, small_waits):
-    client = PagerDutyClient(token=TOKEN)
+    client = PagerDutyClient(token=Secret(TOKEN))
     yield client
     client.cancel()
     client.close()
@@ -115,11 +116,7 @@ def test_429_with_a_huge_reset_fails_at_once(client, fake_pagerduty):
 
 @pytest.fixture
 def configured(tenant, pagerduty_app, fake_pagerduty, small_waits) -> Integration:
-    integration = add_integration(tenant=tenant, application=pagerduty_app, description="PD")
-    Integration.objects.filter(pk=integration.pk).update(
-        access_token=TOKEN, token_hint="••••3f9a", status=Integration.Status.PENDING
-    )
-    return integration
+    return configure(add_integration(tenant=tenant, application=pagerduty_app, description="PD"))
 
 
 @pytest.mark.parametrize("value", ["inf", "NaN"])

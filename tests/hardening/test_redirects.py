@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
+from integrations.secrets import Secret
 from integrations.connectors.errors import UnexpectedResponse
 from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.models import Integration
@@ -67,7 +68,7 @@ def test_validate_token_does_not_follow_a_redirect(fake_pagerduty, target, statu
     fake_pagerduty.inject(USERS, status=status, headers={"Location": f"{target.url}/users"})
 
     with pytest.raises(UnexpectedResponse) as raised:
-        PagerDutyClient(token=TOKEN).validate_token()
+        PagerDutyClient(token=Secret(TOKEN)).validate_token()
 
     assert str(raised.value) == message(status)
     assert target.requests == []
@@ -76,7 +77,7 @@ def test_validate_token_does_not_follow_a_redirect(fake_pagerduty, target, statu
 
 def test_a_sync_request_does_not_follow_a_redirect_nor_retry_it(fake_pagerduty, target):
     fake_pagerduty.inject(USERS, status=302, times=None, headers={"Location": f"{target.url}/users"})
-    client = PagerDutyClient(token=TOKEN)
+    client = PagerDutyClient(token=Secret(TOKEN))
 
     with pytest.raises(UnexpectedResponse) as raised:
         client.fetch_json("/users", {"limit": 100})

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from integrations.secrets import Secret
 from integrations.connectors.errors import TokenMalformed, TokenRejected
 from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.models import Integration, Tenant
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, saved_token, token_hint
 from tests.databases import url_of_the_test_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,7 +42,7 @@ def test_the_client_refuses_it_before_any_request(fake_pagerduty, token, caplog)
     caplog.set_level(logging.DEBUG)
 
     with pytest.raises(TokenMalformed) as raised:
-        PagerDutyClient(token=token)
+        PagerDutyClient(token=Secret(token))
 
     assert isinstance(raised.value, TokenRejected)  # the admin shows it on the token field
     assert str(raised.value) == MESSAGE
@@ -51,7 +52,7 @@ def test_the_client_refuses_it_before_any_request(fake_pagerduty, token, caplog)
 
 
 def test_every_printable_ascii_character_is_allowed(fake_pagerduty):
-    PagerDutyClient(token="".join(map(chr, range(0x21, 0x7F))))  # raises nothing
+    PagerDutyClient(token=Secret("".join(map(chr, range(0x21, 0x7F)))))  # raises nothing
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -74,7 +75,7 @@ def test_configure_shows_a_form_error_not_a_500(client, tenant_admin, integratio
     assert token not in response.content.decode()
     assert token not in caplog.text
     integration.refresh_from_db()
-    assert (integration.status, integration.access_token, integration.token_hint) == (
+    assert (integration.status, saved_token(integration), token_hint(integration)) == (
         Integration.Status.NOT_CONFIGURED, "", ""
     )
     assert fake_pagerduty.request_count == 0

@@ -262,7 +262,7 @@ class PagerDutyClient:
         # An undecryptable token raises TokenUndecryptable here, before any request.
         if not token.reveal():
             raise TokenRejected("token rejected: no access token is configured")
-        if not _is_token_shaped(token):
+        if not _is_token_shaped(token.reveal()):
             raise TokenMalformed("token rejected: the token has characters PagerDuty tokens never have")
         self.base_url = base_url_for(region)
         self.region = region
