@@ -15,7 +15,7 @@ from integrations.secrets import Secret
 from integrations.connectors.errors import UnexpectedResponse
 from integrations.connectors.pagerduty.client import PagerDutyClient
 from integrations.models import Integration
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, saved_token
 
 USERS = r"^/users$"
 
@@ -102,4 +102,4 @@ def test_configure_with_a_redirecting_api_saves_nothing(client, tenant_admin, in
     ]
     assert target.requests == []
     integration.refresh_from_db()
-    assert (integration.status, integration.access_token) == (Integration.Status.NOT_CONFIGURED, "")
+    assert (integration.status, saved_token(integration)) == (Integration.Status.NOT_CONFIGURED, "")

@@ -117,4 +117,4 @@ def test_a_good_token_still_configures(client, tenant_admin, integration, fake_p
 
     assert response.status_code == 302
     integration.refresh_from_db()
-    assert integration.access_token == TOKEN
+    assert saved_token(integration) == TOKEN
