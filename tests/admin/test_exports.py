@@ -1,4 +1,4 @@
-"""The synced-accounts export (SPEC §8): the admin action and `exportaccounts`, CSV and JSON."""
+"""The synced-accounts export: the admin action and `exportaccounts`, CSV and JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The admin flow of SPEC §5 up to the first sync: Third Party Applications, Add Integration,
+"""The admin flow up to the first sync: Third Party Applications, Add Integration,
 Configure and Integrate against a fake PagerDuty over real HTTP, Sync now."""
 
 from __future__ import annotations

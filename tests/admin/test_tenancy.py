@@ -1,5 +1,5 @@
 """Tenancy in the admin: who sees which tenant's integrations, the superuser-only pages, and
-the tenant switcher in the header (SPEC §1, §5.0)."""
+the tenant switcher in the header."""
 
 from __future__ import annotations
 

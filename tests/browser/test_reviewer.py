@@ -21,7 +21,7 @@ from tests.factories import make_account, make_integration, make_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# SPEC §8, in this order.
+# The export keys, in this order.
 EXPORT_HEADER = [
     "integration", "pagerduty_id", "name", "email", "role", "role_display", "job_title", "time_zone",
     "invitation_pending", "created_via_sso", "teams", "license", "status", "first_seen", "last_seen",

@@ -1,4 +1,4 @@
-"""`manage.py addintegration` (SPEC §8) against the fake PagerDuty over real HTTP."""
+"""`manage.py addintegration` against the fake PagerDuty over real HTTP."""
 
 from __future__ import annotations
 

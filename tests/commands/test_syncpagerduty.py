@@ -1,4 +1,4 @@
-"""`python manage.py syncpagerduty` (SPEC §6, §8) against the fake PagerDuty."""
+"""`python manage.py syncpagerduty` against the fake PagerDuty."""
 
 from __future__ import annotations
 

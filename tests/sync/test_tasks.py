@@ -81,7 +81,7 @@ def test_fan_out_tasks_are_named_per_integration_and_carry_no_token(broker, many
 
 
 def test_fan_out_skips_applications_without_a_connector(broker, tenant):
-    # A catalogue row added ahead of its connector (SPEC §3: a second application later).
+    # A catalogue row added ahead of its connector (a second application later).
     future = ThirdPartyApplication.objects.create(key="opsgenie", name="Opsgenie")
     orphan = Integration.objects.create(tenant=tenant, application=future, description="not yet supported")
     configure(orphan)

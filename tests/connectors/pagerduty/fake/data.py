@@ -19,7 +19,7 @@ API_URL = "https://api.pagerduty.com"
 WEB_URL = "https://acme.pagerduty.com"
 AVATAR_URL = "https://pd-static-assets.pagerduty.com/users/blank-avatar.png"
 
-# Base roles of SPEC §4, owner first.
+# Base roles, owner first.
 ROLES: tuple[str, ...] = (
     "owner",
     "admin",
