@@ -14,6 +14,7 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
+from django.urls import reverse
 from django.conf import settings
 from django.db import connection
 
@@ -252,4 +253,27 @@ def test_token_from_another_encryption_key_is_never_sent(integration, fake_pager
     # ciphertext as if it were the token: the right key can still open it later.
     integration.description = "Renamed"
     integration.save()
+    assert stored_column(integration) == ciphertext
+
+
+@pytest.mark.django_db
+def test_configure_with_the_token_left_empty_after_a_key_change_says_so_and_sends_nothing(
+    client, tenant_admin, integration, fake_pagerduty
+):
+    from tests.conftest import configure
+
+    configure(integration)
+    ciphertext = store_ciphertext_from_another_key(integration)
+    client.force_login(tenant_admin)
+
+    response = client.post(
+        reverse("admin:integrations_integration_configure", args=[integration.pk]),
+        {"access_token": "", "region": "us"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["__all__"] == [
+        "Stored token cannot be decrypted: FIELD_ENCRYPTION_KEY changed? Nothing was saved."
+    ]
+    assert fake_pagerduty.request_count == 0  # the ciphertext was never sent as a token
     assert stored_column(integration) == ciphertext
