@@ -277,3 +277,19 @@ def test_configure_with_the_token_left_empty_after_a_key_change_says_so_and_send
     ]
     assert fake_pagerduty.request_count == 0  # the ciphertext was never sent as a token
     assert stored_column(integration) == ciphertext
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dumpdata_keeps_tokens_encrypted_and_loaddata_reads_them_back(integration, tmp_path):
+    from django.core.management import call_command
+
+    from tests.conftest import configure, saved_token
+
+    configure(integration)
+    for fmt in ("json", "xml"):
+        dump = tmp_path / f"backup.{fmt}"
+        call_command("dumpdata", "integrations.integration", format=fmt, output=str(dump), verbosity=0)
+        assert TOKEN not in dump.read_text() and "gAAAA" in dump.read_text(), fmt
+        Integration.objects.filter(pk=integration.pk).update(secrets={})
+        call_command("loaddata", str(dump), verbosity=0)
+        assert saved_token(integration) == TOKEN, fmt
