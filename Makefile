@@ -1,8 +1,13 @@
 # The two commands of the README: `make run` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# Two environments: .venv runs the app with its runtime dependencies only (`make run`,
+# `make demo`); .venv-test adds the test tools (`make test`, `make bench`).
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+TEST_VENV := .venv-test
+TEST_BIN  := $(TEST_VENV)/bin
+TEST_STAMP := $(TEST_VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/balkan_pd
 PRISM_VERSION := 5.16.0
 PRISM  := .prism/node_modules/.bin/prism
@@ -13,10 +18,17 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("balkan_pd needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet ".[test]"
+	$(BIN)/python -m pip install --quiet .
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) prism
+$(TEST_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("balkan_pd needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(TEST_BIN)/python || $(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(TEST_BIN)/python -m pip install --quiet ".[test]"
+	rm -f $(TEST_VENV)/.installed-* && touch $@
+
+install: $(STAMP) $(TEST_STAMP) prism
 
 # Stoplight Prism, a PagerDuty mock nobody here wrote, serving PagerDuty's own OpenAPI spec
 # (tests/connectors/pagerduty/test_prism_conformance.py): into .prism/, once, when npm is here.
@@ -46,12 +58,12 @@ browser:
 		else echo "chromium is missing: install it (apt-get install chromium) to run the browser tests"; fi; }
 
 # The whole suite on SQLite (the embedded default).
-test: $(STAMP) browser prism
-	$(BIN)/python -m pytest
+test: $(STAMP) $(TEST_STAMP) browser prism
+	$(TEST_BIN)/python -m pytest
 
 # The whole suite again on this machine's PostgreSQL.
-test-postgres: $(STAMP) browser prism
-	DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
+test-postgres: $(STAMP) $(TEST_STAMP) browser prism
+	DATABASE_URL=$(PG_TEST_URL) $(TEST_BIN)/python -m pytest
 
 # A throwaway demo on a fake PagerDuty (300 users): its own demo.sqlite3, no .env needed;
 # logins demo/demo-password (tenant admin) and reviewer/reviewer-password. Ctrl-C stops all.
@@ -61,12 +73,12 @@ demo: $(STAMP)
 # What a sync costs against PagerDuty's limits, as one table (README "Performance"), against a
 # fake PagerDuty on 127.0.0.1 and a database of its own: SQLite in a temporary directory, or
 # with DATABASE_URL=postgres://… a bench_balkan_pd database on that server (dropped after).
-bench: $(STAMP)
-	$(BIN)/python -m bench $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+bench: $(TEST_STAMP)
+	$(TEST_BIN)/python -m bench $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 
-migrations: $(STAMP)
-	DJANGO_DEBUG=true FIELD_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
-		$(BIN)/python manage.py makemigrations integrations
+migrations: $(TEST_STAMP)
+	DJANGO_DEBUG=true FIELD_ENCRYPTION_KEY=$$($(TEST_BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+		$(TEST_BIN)/python manage.py makemigrations integrations
 
 clean:
-	rm -rf $(VENV) .prism .pytest_cache staticfiles test_db_*.sqlite3* demo.sqlite3*
+	rm -rf $(VENV) $(TEST_VENV) .prism .pytest_cache staticfiles test_db_*.sqlite3* demo.sqlite3*

@@ -97,6 +97,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and scripts) straight from the app server, compressed and
+    # cached: `make run` and production serve them with gunicorn, never with runserver.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,6 +167,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Content-Security-Policy (django-csp; Django 5.2 has none built in) -------------------
 # Scripts, styles and everything else from this site only: no inline <script>, no inline
@@ -270,11 +277,17 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env.float("Q_POLL", default=1.0)
 
+# The admin's header and page titles.
+SITE_TITLE = env.str("SITE_TITLE", default="PagerDuty access review")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"expected_refusals": {"()": "balkan_pd.logging.ExpectedRefusals"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["expected_refusals"]}
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "integrations": {"level": env.str("LOG_LEVEL", default="INFO")},

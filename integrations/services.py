@@ -54,7 +54,9 @@ def update_integration(*, integration: Integration, owner=None, description: str
     return integration
 
 
-def configure_integration(*, integration: Integration, values: Mapping[str, str | Secret]) -> Integration:
+def configure_integration(
+    *, integration: Integration, values: Mapping[str, str | Secret], queue_first_sync: bool = True
+) -> Integration:
     """Validate a configuration with the application, then save it and queue the first sync.
 
     Raises IntegrationError when the application refuses it; then nothing is saved.
@@ -62,7 +64,9 @@ def configure_integration(*, integration: Integration, values: Mapping[str, str 
     configuration = validate_configuration(
         application=integration.application, values=values, current=integration
     )
-    return save_configuration(integration=integration, configuration=configuration)
+    return save_configuration(
+        integration=integration, configuration=configuration, queue_first_sync=queue_first_sync
+    )
 
 
 def validate_configuration(
@@ -109,8 +113,11 @@ def validate_configuration(
     return configuration
 
 
-def save_configuration(*, integration: Integration, configuration: Configuration) -> Integration:
-    """Store a configuration that validate_configuration accepted, and queue the first sync."""
+def save_configuration(
+    *, integration: Integration, configuration: Configuration, queue_first_sync: bool = True
+) -> Integration:
+    """Store a configuration that validate_configuration accepted, and queue the first sync
+    (unless the caller runs it itself, as `demo` does)."""
     with transaction.atomic():
         integration = Integration.objects.select_for_update().get(pk=integration.pk)
         integration.configuration = dict(configuration.values)
@@ -121,5 +128,6 @@ def save_configuration(*, integration: Integration, configuration: Configuration
             integration.status = Integration.Status.PENDING
             integration.message = status.AWAITING_FIRST_SYNC
         integration.save()
-        transaction.on_commit(lambda: queue_sync(integration_id=integration.pk, trigger="configure"))
+        if queue_first_sync:
+            transaction.on_commit(lambda: queue_sync(integration_id=integration.pk, trigger="configure"))
     return integration

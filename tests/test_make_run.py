@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import stat
@@ -150,6 +151,9 @@ def serve_env(tmp_path_factory):
         **read_env_after_writing(tmp_path / ".env"),
     }
     subprocess.run([str(VENV_PYTHON), "manage.py", "migrate", "-v0"], env=env, cwd=BASE_DIR, check=True)
+    subprocess.run(
+        [str(VENV_PYTHON), "manage.py", "collectstatic", "--no-input", "-v0"], env=env, cwd=BASE_DIR, check=True
+    )
     return env
 
 
@@ -178,7 +182,16 @@ def test_serve_runs_admin_and_cluster_and_ctrl_c_stops_both(serve_env):
         assert wait_for(lambda: login_page_status(f"http://{address}/admin/login/") == 200, seconds=30)
         running = command_lines(processes_in_session(serve.pid))
         assert any("manage.py qcluster" in line for line in running), running
-        assert any("manage.py runserver" in line for line in running), running
+        assert any("gunicorn balkan_pd.wsgi" in line for line in running), running
+        assert not any("runserver" in line for line in running), running
+        # The admin's CSS comes from the same server (WhiteNoise), compressed when asked.
+        login = urllib.request.urlopen(f"http://{address}/admin/login/", timeout=5).read().decode()
+        css = re.search(r'<link rel="stylesheet" href="(/static/admin/css/[^"]+)"', login).group(1)
+        request = urllib.request.Request(f"http://{address}{css}", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/css")
+            assert response.headers["Content-Encoding"] == "gzip"
 
         os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
 
@@ -196,7 +209,7 @@ def test_serve_stops_the_cluster_when_the_admin_cannot_start(serve_env):
         taken.listen()
         serve = start_serve(serve_env, "127.0.0.1:%d" % taken.getsockname()[1])
         try:
-            assert serve.wait(timeout=60) == 1  # runserver's "That port is already in use"
+            assert serve.wait(timeout=60) == 1  # gunicorn: "Connection in use", then it gives up
             assert wait_for(lambda: not processes_in_session(serve.pid), seconds=15), command_lines(
                 processes_in_session(serve.pid)
             )

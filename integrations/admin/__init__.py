@@ -1,11 +1,12 @@
 """The Django admin of balkan_pd, one module per area; every list is scoped to the active tenant."""
 
+from django.conf import settings
 from django.contrib import admin
 
 from integrations.admin import accounts, changes, integrations, sync_runs, teams, tenancy  # noqa: F401  (registers)
 
-admin.site.site_header = "balkan_pd administration"
-admin.site.site_title = "balkan_pd"
-admin.site.index_title = "PagerDuty access review"
+admin.site.site_header = settings.SITE_TITLE
+admin.site.site_title = settings.SITE_TITLE
+admin.site.index_title = "Overview"
 # There is no public site: the admin is the product.
 admin.site.site_url = None

@@ -43,3 +43,15 @@ def test_demo_refuses_to_run_outside_debug(fake_pagerduty, settings):
     with pytest.raises(CommandError, match="only with DJANGO_DEBUG=true"):
         call_command("demo", token=TOKEN, stdout=StringIO())
     assert not Tenant.objects.exists()
+
+
+def test_demo_runs_the_first_sync_once_and_queues_none(fake_pagerduty, settings, django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    settings.DEBUG = True
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo", token=TOKEN, stdout=StringIO())
+
+    integration = Integration.objects.get(tenant__slug="demo")
+    assert integration.sync_runs.count() == 1
+    assert not OrmQ.objects.exists()  # before: a second first sync waited for the cluster

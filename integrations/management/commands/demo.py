@@ -50,8 +50,10 @@ class Command(BaseCommand):
                 owner=users[0],
                 description="Demo PagerDuty (fake, 300 users)",
             )
-        # Validates the token against the fake and queues a first sync for the cluster.
-        configure_integration(integration=integration, values={"access_token": token, "region": "us"})
+        # Validates the token against the fake; the first sync runs here, so none is queued.
+        configure_integration(
+            integration=integration, values={"access_token": token, "region": "us"}, queue_first_sync=False
+        )
         result = sync_integration(
             integration_id=integration.pk,
             trigger=SyncRun.Trigger.CONFIGURE,

@@ -1,5 +1,8 @@
 """`python manage.py exportaccounts [--integration ID] [--tenant SLUG] [--format csv|json]`."""
 
+import os
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.exports import FORMATS, stream_export
@@ -32,6 +35,11 @@ class Command(BaseCommand):
                 raise CommandError(f"Integration {integration} does not belong to tenant {tenant!r}.")
             accounts = accounts.filter(integration=found)
         # Written piece by piece as the rows are read: memory stays flat for any size.
-        for piece in stream_export(queryset=accounts, fmt=format):
-            self.stdout.write(piece, ending="")
-        self.stdout.flush()
+        try:
+            for piece in stream_export(queryset=accounts, fmt=format):
+                self.stdout.write(piece, ending="")
+            self.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`exportaccounts | head`): stop quietly, as Unix tools do.
+            # Standard output goes to /dev/null so the interpreter's final flush cannot fail too.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
