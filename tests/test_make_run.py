@@ -139,9 +139,12 @@ def login_page_status(url: str) -> int | None:
 
 @pytest.fixture(scope="module")
 def serve_env(tmp_path_factory):
-    """What `make run` has before serve.sh: a written .env and a migrated database."""
+    return make_run_env(tmp_path_factory.mktemp("serve"))
+
+
+def make_run_env(tmp_path: Path) -> dict[str, str]:
+    """What `make run` has before serve.sh: a written .env, a migrated database, static files."""
     assert VENV_PYTHON.exists(), "serve.sh runs .venv/bin/python: create it with `make install`"
-    tmp_path = tmp_path_factory.mktemp("serve")
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.hardening.processes import kill_all, live_processes, seconds_until_gone
-from tests.test_make_run import BASE_DIR, VENV_PYTHON, free_port, login_page_status, read_env, write_env
+from tests.test_make_run import BASE_DIR, VENV_PYTHON, free_port, login_page_status, make_run_env, wait_for
 
 STOP_LIMIT = 10.0
 ENQUEUE_A_LONG_TASK = (
@@ -24,30 +24,8 @@ ENQUEUE_A_LONG_TASK = (
 
 @pytest.fixture(scope="module")
 def serve_env(tmp_path_factory):
-    assert VENV_PYTHON.exists(), "serve.sh runs .venv/bin/python: create it with `make install`"
-    tmp_path = tmp_path_factory.mktemp("serve-stop")
-    write_env(tmp_path / ".env")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "DJANGO_SETTINGS_MODULE": "balkan_pd.settings",
-        "BALKAN_PD_DOTENV": "0",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "PYTHONUNBUFFERED": "1",
-        "Q_POLL": "0.1",
-        **read_env(tmp_path / ".env"),
-    }
-    subprocess.run([str(VENV_PYTHON), "manage.py", "migrate", "-v0"], env=env, cwd=BASE_DIR, check=True)
-    return env
-
-
-def wait_for(predicate, *, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    """`make run`'s environment (tests/test_make_run.py), with a quick queue poll."""
+    return {**make_run_env(tmp_path_factory.mktemp("serve-stop")), "PYTHONUNBUFFERED": "1", "Q_POLL": "0.1"}
 
 
 def logged(log, text: str) -> bool:

@@ -26,7 +26,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from integrations.connectors.pagerduty import fetch
 from integrations.models import AccountChange, License, SyncedAccount, SyncRun, Tenant, TeamMembership
