@@ -56,7 +56,6 @@ from django.conf import settings
 from integrations.connectors.base import Snapshot
 from integrations.connectors.errors import (
     AbilityMissing,
-    IntegrationError,
     PermissionMissing,
     TokenRejected,
 )
