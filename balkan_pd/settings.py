@@ -235,6 +235,15 @@ SYNC_DAILY_AT = env.str("SYNC_DAILY_AT", default="02:00")
 if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", SYNC_DAILY_AT):
     raise ImproperlyConfigured(f"SYNC_DAILY_AT must be a time as HH:MM (24h), got {SYNC_DAILY_AT!r}.")
 
+# Synced data whose last successful sync is older than this is shown with a warning.
+_stale_after = os.environ.get("STALE_AFTER_HOURS", "").strip() or "36"
+try:
+    STALE_AFTER_HOURS = int(_stale_after)
+except ValueError:
+    STALE_AFTER_HOURS = 0
+if STALE_AFTER_HOURS < 1:
+    raise ImproperlyConfigured(f"STALE_AFTER_HOURS must be a whole number of hours, 1 or more, got {_stale_after!r}.")
+
 # A sync that has been "Syncing" longer than this is taken as dead (worker killed) and taken over.
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=1800)
 

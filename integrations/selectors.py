@@ -6,11 +6,12 @@ the pages and the export that use them must stay flat at 100,000 accounts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from integrations.connectors.base import RoleCatalogue
@@ -329,3 +330,72 @@ def account_summary(*, integration: Integration) -> dict:
         "removed_last_sync": last_run.accounts_removed if last_run else None,
     }
 
+
+
+# --- Freshness -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current one integration's synced data is, as every page that shows it says."""
+
+    integration: Integration
+    as_of: datetime | None  # the last successful sync; None: there never was one
+    status: str
+    failure: str  # why the last sync failed ("" unless it did)
+    failed_at: datetime | None
+    stale: bool  # as_of is older than STALE_AFTER_HOURS
+    stale_after_hours: int
+
+    @property
+    def failed(self) -> bool:
+        return self.status == Integration.Status.ERROR
+
+    @property
+    def syncing(self) -> bool:
+        return self.status == Integration.Status.SYNCING
+
+    @property
+    def warning(self) -> bool:
+        return self.failed or self.stale or self.as_of is None
+
+
+def freshness(*, integrations: list[Integration], now: datetime | None = None) -> list[Freshness]:
+    """The freshness of these (already loaded) integrations' data, in their order.
+
+    No query unless a last sync failed; then one, for when those failures happened. The
+    reason is the integration's Message, which the failed sync set.
+    """
+    now = now or timezone.now()
+    hours = settings.STALE_AFTER_HOURS
+    stale_before = now - timedelta(hours=hours)
+    failed_ids = {i.pk for i in integrations if i.status == Integration.Status.ERROR}
+    failed_at = last_failure_times(integration_ids=sorted(failed_ids)) if failed_ids else {}
+    return [
+        Freshness(
+            integration=integration,
+            as_of=integration.last_synced_at,
+            status=integration.status,
+            failure=integration.message if integration.pk in failed_ids else "",
+            failed_at=failed_at.get(integration.pk),
+            stale=integration.last_synced_at is not None and integration.last_synced_at < stale_before,
+            stale_after_hours=hours,
+        )
+        for integration in integrations
+    ]
+
+
+def last_failure_times(*, integration_ids: list[int]) -> dict[int, datetime]:
+    """When each integration's latest failed sync ended, in one query (a subquery per integration)."""
+    latest = (
+        SyncRun.objects.filter(integration=OuterRef("pk"), outcome=SyncRun.Outcome.FAILED)
+        .order_by("-started_at", "-id")
+        .values("finished_at")[:1]
+    )
+    rows = (
+        Integration.objects.filter(pk__in=integration_ids)
+        .order_by()
+        .annotate(failed_at=Subquery(latest))
+        .values_list("pk", "failed_at")
+    )
+    return {pk: failed_at for pk, failed_at in rows if failed_at is not None}

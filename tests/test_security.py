@@ -442,7 +442,7 @@ def test_a_reviewer_reaches_no_add_change_or_delete_view_of_any_model(client, re
             assert response.status_code in (403, 404), change
         assert_unchanged(before, model)
     assert sorted(read_only_pages) == [
-        "integrations.AccountChange", "integrations.SyncedAccount", "integrations.Team",
+        "integrations.AccountChange", "integrations.SyncRun", "integrations.SyncedAccount", "integrations.Team",
     ]
 
 

@@ -53,6 +53,11 @@ def changes_url(**params) -> str:
     return reverse("admin:integrations_accountchange_changelist") + "?" + urlencode(params)
 
 
+def sync_history_url(integration) -> str:
+    """The sync runs of one integration (the `integration` filter of the sync history admin)."""
+    return f"{reverse('admin:integrations_syncrun_changelist')}?integration={integration.pk}"
+
+
 def table(headers: list[str], rows: list[tuple], empty: str):
     """A small HTML table; every cell is escaped unless it is already safe HTML."""
     if not rows:

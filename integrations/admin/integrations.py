@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from integrations.admin.base import TenantScopedAdmin, tenants_with_role
+from integrations.admin.html import sync_history_url
 from integrations.connectors.base import ConfigField, Connector
 from integrations.connectors.errors import IntegrationError, PermissionMissing, TokenRejected
 from integrations.forms import ConfigureIntegrationForm, IntegrationAddForm, IntegrationChangeForm
@@ -39,11 +40,6 @@ def status_badge(integration: Integration) -> str:
         integration.status,
         integration.get_status_display(),
     )
-
-
-def sync_history_url(integration: Integration) -> str:
-    """The sync runs of one integration (the `integration` filter of the sync history admin)."""
-    return f"{reverse('admin:integrations_syncrun_changelist')}?integration={integration.pk}"
 
 
 @cache

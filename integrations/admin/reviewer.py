@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from integrations.admin import freshness
 from integrations.admin.base import ReadOnlyTenantScopedAdmin, TenantScopedAdmin, visible_integrations
 from integrations.admin.html import safe_link
 from integrations.admin.pagination import LookAheadCountMixin
@@ -34,6 +35,27 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
         # sorts the tenant's 100,000 rows for every page instead of reading an index in order.
         ids = [integration.pk for integration in visible_integrations(request, self.view_roles)]
         return super(TenantScopedAdmin, self).get_queryset(request).filter(integration_id__in=ids)
+
+    # Every page says as of when its data is (the integrations are loaded already: no query
+    # unless a last sync failed).
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if getattr(response, "context_data", None) is not None:
+            response.context_data["freshness"] = freshness.banner(integrations=self.integrations_in_list(request))
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            shown = [i for i in visible_integrations(request, self.view_roles) if i.pk == obj.integration_id]
+            context["freshness"] = freshness.banner(integrations=shown, name_them=self.shows_several_integrations(request))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def integrations_in_list(self, request) -> list:
+        """The viewer's integrations, or the one the list is filtered to."""
+        integrations = visible_integrations(request, self.view_roles)
+        chosen = request.GET.get("integration", "")
+        picked = [i for i in integrations if str(i.pk) == chosen]
+        return picked or integrations
 
     def get_actions(self, request):
         # Only the page's own actions (the exports): nothing is deleted from these lists.

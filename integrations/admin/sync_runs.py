@@ -1,8 +1,8 @@
 """Sync history: every sync of the tenant's integrations, read-only, newest first.
 
-Tenant admins (and superusers) see it: it is about operating the integration, like the
-Integration page. Reviewers do not: their concern is the synced accounts and changes.
-Nobody edits or deletes a run here; the history is an audit trail.
+Tenant admins, reviewers (and superusers) see it: a reviewer warned that the data may be out
+of date finds here why and since when. A run holds counts and plain-word messages, never a
+token. Nobody edits or deletes a run here; the history is an audit trail.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from integrations.admin.base import ADMIN, ReadOnlyTenantScopedAdmin
+from integrations.admin.base import ReadOnlyTenantScopedAdmin
 from integrations.admin.filters import IntegrationFilter
-from integrations.models import SyncRun
+from integrations.models import Integration, SyncRun
 
 OUTCOME_COLOURS = {
     SyncRun.Outcome.RUNNING: "#2563eb",
@@ -38,7 +38,6 @@ COUNTS = [
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyTenantScopedAdmin):
     tenant_path = "integration__tenant"
-    view_roles = frozenset({ADMIN})
 
     list_display = [
         "started_at",
@@ -66,7 +65,17 @@ class SyncRunAdmin(ReadOnlyTenantScopedAdmin):
         "message",
         "notes",
     ]
-    readonly_fields = fields
+    readonly_fields = [*fields, "integration_name"]
+
+    def get_fields(self, request, obj=None):
+        # Django links a read-only foreign key to its page: only for those who may open it.
+        if self.admin_site._registry[Integration].has_view_permission(request):
+            return self.fields
+        return ["integration_name" if name == "integration" else name for name in self.fields]
+
+    @admin.display(description="Integration")
+    def integration_name(self, run: SyncRun) -> str:
+        return str(run.integration)
 
     def get_list_display(self, request):
         # A superuser browsing every tenant needs to know whose integration each run is.

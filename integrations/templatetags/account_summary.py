@@ -2,7 +2,7 @@
 
 `{% account_summaries %}` draws it for every integration of the tenants the viewer may review
 (used on the admin index). Figures come from selectors.account_summary; this module adds the
-links into the filtered admin lists and the bar widths.
+links into the filtered admin lists, the bar widths and the freshness banner (as of when).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django import template
 from django.urls import reverse
 
 from integrations import selectors
+from integrations.admin import freshness
 from integrations.admin.base import ADMIN, REVIEWER, tenants_with_role
 
 register = template.Library()
@@ -32,7 +33,11 @@ def thousands(value) -> str:
 
 @register.inclusion_tag("integrations/account_summary.html")
 def account_summary(integration, show_tenant: bool = False) -> dict:
-    return summary_context(summary=selectors.account_summary(integration=integration), show_tenant=show_tenant)
+    return summary_context(
+        summary=selectors.account_summary(integration=integration),
+        show_tenant=show_tenant,
+        freshness_banner=freshness.banner(integrations=[integration], name_them=False),
+    )
 
 
 @register.inclusion_tag("integrations/account_summaries.html", takes_context=True)
@@ -48,16 +53,22 @@ def account_summaries(context) -> dict:
     tenants = tenants_with_role(request, READERS)
     integrations = list(selectors.integrations_of(tenants=tenants)[: MAX_SUMMARIES + 1])
     several_tenants = len({integration.tenant_id for integration in integrations}) > 1
+    shown = integrations[:MAX_SUMMARIES]
+    banners = freshness.banner_of_each(integrations=shown)
     return {
         "summaries": [
-            summary_context(summary=selectors.account_summary(integration=integration), show_tenant=several_tenants)
-            for integration in integrations[:MAX_SUMMARIES]
+            summary_context(
+                summary=selectors.account_summary(integration=integration),
+                show_tenant=several_tenants,
+                freshness_banner=banners[integration.pk],
+            )
+            for integration in shown
         ],
         "more": len(integrations) > MAX_SUMMARIES,
     }
 
 
-def summary_context(*, summary: dict, show_tenant: bool) -> dict:
+def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict) -> dict:
     integration = summary["integration"]
     accounts = reverse("admin:integrations_syncedaccount_changelist")
     changes = reverse("admin:integrations_accountchange_changelist")
@@ -72,6 +83,7 @@ def summary_context(*, summary: dict, show_tenant: bool) -> dict:
     return {
         "summary": summary,
         "show_tenant": show_tenant,
+        "freshness": freshness_banner,
         "roles": [
             {
                 **row,

@@ -16,7 +16,7 @@ from integrations.models import SyncRun
 from integrations.services import add_integration, configure_integration
 from integrations.sync import sync_integration
 from tests.browser.conftest import PASSWORD, click_and_load
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, configure
 from tests.factories import make_account, make_integration, make_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,5 +137,26 @@ def test_reviewer_browses_filters_and_exports_accounts_but_cannot_reach_configur
     page.goto(f"{live_server.url}/admin/")
     assert page.get_by_role("link", name="Third Party Applications").count() == 0
     assert page.get_by_role("link", name="Configure and Integrate").count() == 0
+
+    # The token is revoked and the next sync fails: the data stays, and every page says it may
+    # be out of date, why, and links to the sync history, which the reviewer may open.
+    configure(synced, token="u+PDrevokedTOKEN-0123456789abcdefdead")
+    failed = sync_integration(integration_id=synced.pk, trigger=SyncRun.Trigger.COMMAND)
+    assert not failed.ok and failed.message
+    page.goto(f"{live_server.url}/admin/")
+    summary_warning = page.locator("#account-summaries .pd-freshness-warning")
+    assert summary_warning.is_visible()
+    assert "The last sync failed on" in summary_warning.inner_text()
+    screenshot(page, "08-home-after-failed-sync")
+    page.goto(f"{live_server.url}{reverse('admin:integrations_syncedaccount_changelist')}")
+    warning = page.locator(".pd-freshness-warning")
+    assert warning.is_visible()
+    assert failed.message in warning.inner_text() and "may be out of date" in warning.inner_text()
+    assert account_rows(page).count() == len(users)
+    screenshot(page, "09-accounts-after-failed-sync")
+    click_and_load(warning.get_by_role("link", name="Sync history"))
+    assert page.locator("#result_list tbody tr").first.locator(".sync-outcome-failed").is_visible()
+    assert failed.message in page.locator("#result_list tbody tr").first.inner_text()
+    screenshot(page, "10-sync-history")
 
     assert dialogs == []
