@@ -11,7 +11,7 @@ from encrypted_model_fields.fields import encrypt_str
 from integrations.secrets import Secret, UndecryptableSecret
 
 BEFORE = [("integrations", "0002_pagerduty_application")]
-AFTER = [("integrations", "0003_connector_configuration")]
+AFTER = [("integrations", "0004_generic_account_ids")]
 
 
 def migrate(targets):

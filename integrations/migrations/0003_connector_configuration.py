@@ -1,10 +1,8 @@
-"""Configuration belongs to the connector; account ids are the application's, not PagerDuty's.
-
-- PagerDuty's token and region move from their own columns to `secrets` (each value
-  encrypted on its own) and `configuration` (plain values), which every connector shares.
-  The token's ciphertext is copied as it is, so even a token the current
-  FIELD_ENCRYPTION_KEY cannot open is carried over unchanged.
-- `pagerduty_id` becomes `external_id` on accounts, teams and licenses.
+"""Configuration belongs to the connector: PagerDuty's token and region are copied from their
+own columns to `secrets` (each value encrypted on its own) and `configuration` (plain values),
+which every connector shares. The token's ciphertext is copied as it is, so even a token the
+current FIELD_ENCRYPTION_KEY cannot open is carried over unchanged. 0004 drops the old columns:
+on PostgreSQL a table whose rows were just updated cannot be altered in the same transaction.
 """
 
 import json
@@ -68,18 +66,10 @@ def restore_configuration(apps, schema_editor):
             )
 
 
-def rename_external_id(model_name: str, constraint_name: str) -> list:
-    return [
-        migrations.RemoveConstraint(model_name=model_name, name=constraint_name),
-        migrations.RenameField(model_name=model_name, old_name="pagerduty_id", new_name="external_id"),
-        migrations.AddConstraint(
-            model_name=model_name,
-            constraint=models.UniqueConstraint(fields=("integration", "external_id"), name=constraint_name),
-        ),
-    ]
-
-
 class Migration(migrations.Migration):
+    # Each operation commits on its own: backwards, the copy back (an UPDATE) must be committed
+    # before the new columns are dropped, or PostgreSQL refuses the ALTER TABLE.
+    atomic = False
     dependencies = [("integrations", "0002_pagerduty_application")]
 
     operations = [
@@ -104,30 +94,4 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.RunPython(move_configuration, restore_configuration),
-        migrations.RemoveField(model_name="integration", name="access_token"),
-        migrations.RemoveField(model_name="integration", name="token_hint"),
-        migrations.RemoveField(model_name="integration", name="region"),
-        *rename_external_id("syncedaccount", "unique_account_per_integration"),
-        *rename_external_id("team", "unique_team_per_integration"),
-        *rename_external_id("license", "unique_license_per_integration"),
-        migrations.AlterField(
-            model_name="syncedaccount",
-            name="external_id",
-            field=models.CharField(max_length=64, verbose_name="ID in the application"),
-        ),
-        migrations.AlterField(
-            model_name="syncedaccount",
-            name="html_url",
-            field=models.URLField(blank=True, max_length=500, verbose_name="Link in the application"),
-        ),
-        migrations.AlterField(
-            model_name="syncedaccount",
-            name="removed_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="Removed from the application"),
-        ),
-        migrations.AlterField(
-            model_name="syncedaccount",
-            name="role",
-            field=models.CharField(help_text="The role as the application's API names it.", max_length=64),
-        ),
     ]

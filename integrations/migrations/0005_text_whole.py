@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_connector_configuration'),
+        ('integrations', '0004_generic_account_ids'),
     ]
 
     operations = [
