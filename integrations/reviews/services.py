@@ -28,6 +28,7 @@ from integrations.models import (
     TenantMembership,
 )
 from integrations.reviews.models import AccessReview, ReviewDecision, ReviewItem
+from integrations.sync.write import _use_sqlite_variable_limit as use_sqlite_variable_limit
 
 BATCH_SIZE = 1000
 Decision = ReviewItem.Decision
@@ -116,6 +117,7 @@ def open_review(
         raise ValidationError("Repeat every: at least 1 day.")
     reviewers = _check_reviewers(integration=integration, reviewers=reviewers)
     roles = integration.roles
+    use_sqlite_variable_limit()
     with transaction.atomic():
         review = AccessReview.objects.create(
             tenant_id=integration.tenant_id,
@@ -297,6 +299,7 @@ def keep_in_bulk(*, items: QuerySet[ReviewItem], user, now: dt.datetime | None =
     if (user.email or "").strip():
         decidable = decidable.exclude(account_email__iexact=user.email.strip())
     kept = 0
+    use_sqlite_variable_limit()
     with transaction.atomic():
         ids = list(decidable.order_by().values_list("id", flat=True))
         for batch in chunked(ids, BATCH_SIZE):
