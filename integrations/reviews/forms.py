@@ -19,7 +19,7 @@ class UserChoice(forms.ModelMultipleChoiceField):
 
 class StartReviewForm(forms.Form):
     integration = forms.ModelChoiceField(queryset=Integration.objects.none())
-    name = forms.CharField(max_length=200, help_text="For example: PagerDuty access, Q3.")
+    name = forms.CharField(max_length=200, help_text="For example: on-call access, Q3.")
     scope = forms.ChoiceField(choices=AccessReview.Scope.choices, initial=AccessReview.Scope.ALL)
     due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="YYYY-MM-DD")
     reviewers = UserChoice(
