@@ -215,6 +215,15 @@ AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 # user holds: superusers only.
 AXES_ENABLE_ADMIN = True
 
+# --- Mail (access review assignments and reminders) --------------------------------------
+# consolemail:// prints mails to the server's output; smtp+tls://user:pass@host:587 sends them.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="balkan_pd <noreply@localhost>")
+# The address reviewers open the admin at, for the links in mails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Reviewers with undecided items are reminded daily from this many days before the due date.
+REVIEW_REMINDER_DAYS = env.int("REVIEW_REMINDER_DAYS", default=3)
+
 # --- PagerDuty -------------------------------------------------------------------------
 # When set, every integration talks to this base URL instead of its region's (tests, demo).
 PAGERDUTY_API_BASE_URL = env.str("PAGERDUTY_API_BASE_URL", default="") or None

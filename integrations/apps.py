@@ -27,6 +27,9 @@ def ensure_daily_schedule_after_migrate(sender, *, using="default", verbosity=1,
     if Schedule._meta.db_table not in connections[using].introspection.table_names():
         return
     schedule, changed = ensure_daily_schedule(using=using)
+    from integrations.reviews.tasks import ensure_reminder_schedule
+
+    ensure_reminder_schedule(using=using)
     if changed and verbosity >= 1:
         next_run = timezone.localtime(schedule.next_run, ZoneInfo(settings.TIME_ZONE))
         print(f"  Daily PagerDuty sync scheduled; next run {next_run:%Y-%m-%d %H:%M} {settings.TIME_ZONE}.")

@@ -362,3 +362,7 @@ class AccountChange(models.Model):
     def grants_privilege(self) -> bool:
         """True when this change gives the account a privileged role it did not have."""
         return self.integration.roles.grants_privilege(kind=self.kind, old=self.old_value, new=self.new_value)
+
+
+# Access reviews live in their own package; imported here so Django keeps them in this app.
+from integrations.reviews.models import AccessReview, ReviewDecision, ReviewItem  # noqa: E402,F401

@@ -34,7 +34,16 @@ from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule, Task
 
 from integrations.admin.base import TenantScopedAdmin
-from integrations.models import AccountChange, Integration, SyncedAccount, SyncRun, Team, TenantMembership
+from integrations.models import (
+    AccessReview,
+    AccountChange,
+    Integration,
+    ReviewItem,
+    SyncedAccount,
+    SyncRun,
+    Team,
+    TenantMembership,
+)
 from integrations.tenancy import SESSION_KEY
 from tests.conftest import TOKEN, configure, saved_token
 from tests.factories import make_review_data
@@ -364,8 +373,22 @@ def test_forged_tenant_owner_and_integration_ids_change_nothing(
     assert_unchanged(before)
 
 
-def test_another_tenants_object_pages_and_filters_show_nothing_of_it(alice, acme, globex):
+def an_access_review(data, make_user, username):
+    """An open access review of `data`'s integration, its items assigned to a new tenant admin."""
+    from integrations.reviews.services import open_review
+
+    admin_user = make_user(username, tenant=data.integration.tenant, role="admin")
+    return open_review(
+        integration=data.integration, name=f"{username}'s review", scope="all",
+        due_date=timezone.localdate() + timedelta(days=7), opened_by=admin_user, reviewers=[admin_user],
+    )
+
+
+def test_another_tenants_object_pages_and_filters_show_nothing_of_it(alice, acme, globex, make_user):
+    review = an_access_review(globex, make_user, "Zed_admin")
     foreign = {
+        AccessReview: review.pk,
+        ReviewItem: review.items.first().pk,
         Integration: globex.integration.pk,
         SyncedAccount: globex.bob.pk,
         AccountChange: AccountChange.objects.filter(integration=globex.integration).first().pk,
@@ -391,6 +414,8 @@ def test_another_tenants_object_pages_and_filters_show_nothing_of_it(alice, acme
         f"{reverse('admin:integrations_accountchange_changelist')}?integration={globex.integration.pk}",
         f"{reverse('admin:integrations_team_changelist')}?integration={globex.integration.pk}",
         f"{reverse('admin:integrations_syncrun_changelist')}?integration={globex.integration.pk}",
+        f"{reverse('admin:integrations_reviewitem_changelist')}?review={review.pk}",
+        reverse("admin:integrations_accessreview_changelist"),
     ]:
         response = alice.get(url)
         assert response.status_code == 200, url
@@ -412,8 +437,10 @@ def test_autocomplete_lists_no_users_or_tenants_to_tenant_users(client, tenant_a
 # --- a reviewer changes nothing ------------------------------------------------------------------
 
 
-def test_a_reviewer_reaches_no_add_change_or_delete_view_of_any_model(client, reviewer, acme, globex):
+def test_a_reviewer_reaches_no_add_change_or_delete_view_of_any_model(client, reviewer, acme, globex, make_user):
     one_of_everything(acme)
+    # A review of the reviewer's tenant whose items are another's: not theirs to see.
+    an_access_review(acme, make_user, "ada")
     client.force_login(reviewer)
     # An object of the reviewer's own tenant where the model has tenants, else any.
     own = {

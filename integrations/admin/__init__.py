@@ -3,7 +3,16 @@
 from django.conf import settings
 from django.contrib import admin
 
-from integrations.admin import accounts, changes, integrations, sync_runs, teams, tenancy  # noqa: F401  (registers)
+from integrations.admin import (  # noqa: F401  (registers)
+    accounts,
+    changes,
+    integrations,
+    review_items,
+    reviews,
+    sync_runs,
+    teams,
+    tenancy,
+)
 
 admin.site.site_header = settings.SITE_TITLE
 admin.site.site_title = settings.SITE_TITLE

@@ -28,6 +28,7 @@ from django.utils import timezone
 from integrations import status
 from integrations.connectors.errors import IntegrationError
 from integrations.models import Integration, SyncRun
+from integrations.reviews.services import verify_remediations
 from integrations.sync.plan import SyncPlan, plan_changes
 from integrations.sync.write import apply_plan
 
@@ -201,6 +202,9 @@ def _record_success(result: SyncResult, plan: SyncPlan, integration_id: int, sta
     else:
         result.message = status.DATA_AVAILABLE if plan.active_after else status.NO_DATA_AVAILABLE
     _save_run(result, finished_at)
+    # The closed loop of access reviews: the accounts as this sync wrote them show which
+    # decided revokes and role changes were carried out in the application.
+    verify_remediations(integration_id=integration_id, run=result.run, now=finished_at)
     _holding_lock(integration_id, started_at).update(
         status=Integration.Status.CONNECTED,
         message=result.message[:MESSAGE_MAX_LENGTH],
