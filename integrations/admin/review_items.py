@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from integrations.admin import freshness
 from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, tenants_with_role
 from integrations.admin.html import badge, role_html, safe_link
 from integrations.admin.pagination import LookAheadCountMixin
@@ -208,6 +209,7 @@ class ReviewItemAdmin(LookAheadCountMixin, TenantScopedAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": item.account_name,
+            "freshness": freshness.banner(integrations=[item.review.integration]),
             "subtitle": item.review.name,
             "opts": self.opts,
             "item": item,

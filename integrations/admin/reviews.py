@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from integrations import selectors as account_selectors
+from integrations.admin import freshness
 from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, tenants_with_role
 from integrations.admin.pagination import LookAheadCountMixin
 from integrations.reviews import evidence, selectors, services
@@ -176,6 +177,8 @@ class AccessReviewAdmin(LookAheadCountMixin, TenantScopedAdmin):
             "pending_items": [(item, selectors.waiting_for(review.closed_at, now=now)) for item in pending],
             "waiting": selectors.waiting_for(review.closed_at, now=now),
             "has_view_permission": True,
+            # Today's access beside the frozen one is synced data: as of when, and whether stale.
+            "freshness": freshness.banner(integrations=[review.integration]),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
