@@ -131,8 +131,15 @@ class SyncPlan:
         return self.snapshot.notes
 
     def attribution(self, external_id: str, kind: str, team: Team | None = None) -> Attribution | None:
+        """Who made the change, where the audit trail says. An account added with a role is
+        explained by whichever came last: its creation or a later change of its role."""
         kind = ATTRIBUTED_AS.get(kind, kind)
-        return self.attributions.get((external_id, kind, team.external_id if team is not None else ""))
+        found = self.attributions.get((external_id, kind, team.external_id if team is not None else ""))
+        if kind == Kind.ADDED:
+            role_change = self.attributions.get((external_id, Kind.ROLE_CHANGED, ""))
+            if role_change is not None and (found is None or role_change.at >= found.at):
+                return role_change
+        return found
 
     def new_account_license(self, external_id: str) -> License | None:
         if self.snapshot.licenses is None:
