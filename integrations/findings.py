@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from integrations.connectors.registry import get_connector
-from integrations.models import Integration, License, OnCall, SyncedAccount
+from integrations.models import Integration, License, OnCall, SyncedAccount, parse_domains
 
 EXTERNAL_EMAIL = "external_email"
 LICENSE_PENDING_INVITE = "license_pending_invite"
@@ -77,10 +77,23 @@ def scope_for(*, integrations: list[Integration]) -> FindingScope:
 
 
 def scope_for_accounts(accounts: QuerySet[SyncedAccount]) -> FindingScope:
-    """The scope of the integrations these accounts belong to (the export): two queries."""
-    integration_ids = accounts.order_by().values("integration_id").distinct()
-    integrations = list(Integration.objects.filter(pk__in=integration_ids).select_related("tenant", "application"))
-    return scope_for(integrations=integrations)
+    """The license part of the scope of these accounts' integrations, in one query (the
+    export); their tenants' domains come with each row (`add_domains`)."""
+    scope = FindingScope()
+    licenses = License.objects.filter(
+        integration_id__in=accounts.order_by().values("integration_id")
+    ).values_list("integration_id", "integration__application__key", "role_group", "valid_roles")
+    for integration_id, key, role_group, valid_roles in licenses:
+        groups = get_connector(key).lesser_license_groups
+        scope.lesser_groups[integration_id] = groups
+        if role_group in groups and isinstance(valid_roles, list):
+            scope.downgradable_roles.setdefault(integration_id, set()).update(valid_roles)
+    return scope
+
+
+def add_domains(scope: FindingScope, *, integration_id: int, email_domains: str) -> None:
+    if integration_id not in scope.domains:
+        scope.domains[integration_id] = parse_domains(email_domains)
 
 
 # --- Conditions ----------------------------------------------------------------------------

@@ -6,12 +6,18 @@ says what its configuration holds and what its roles mean.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from integrations.connectors.base import Configuration, Connector, RoleCatalogue
 from integrations.connectors.registry import get_connector, registered_keys
 from integrations.fields import EncryptedSecretsField
+
+
+DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 
 
 class Tenant(models.Model):
@@ -36,6 +42,13 @@ class Tenant(models.Model):
     @property
     def domains(self) -> list[str]:
         return parse_domains(self.email_domains)
+
+    def clean(self):
+        domains = parse_domains(self.email_domains)
+        wrong = [domain for domain in domains if not DOMAIN.fullmatch(domain)]
+        if wrong:
+            raise ValidationError({"email_domains": f"Not a domain: {', '.join(wrong)}"})
+        self.email_domains = "\n".join(domains)  # kept one per line, lower case, each once
 
 
 def parse_domains(text: str) -> list[str]:

@@ -167,6 +167,13 @@ class SyncPlan:
                 lines.append(
                     f"~ team role on {change.team.name}: {change.old or 'none'} → {change.new or 'none'}: {who}"
                 )
+        attributed = [change for change in self.changes if change.by is not None]
+        for change in attributed:
+            by = change.by
+            lines.append(
+                f"  by {by.actor_name or by.actor_type} ({by.actor_type}, {by.method}) at "
+                f"{by.at:%Y-%m-%d %H:%M}: {change.kind} of {change.account.name}"
+            )
         for account, names in self.field_updates:
             lines.append(f"~ updated {account.name} <{account.email}>: {', '.join(names)}")
         return lines

@@ -218,10 +218,11 @@ class Dataset:
                 self._team_list = list(self.teams.values())
             return self._team_list
 
-    def minimum_requests(self, *, page_size: int = 100) -> int:
+    def minimum_requests(self, *, page_size: int = 100, audit_since: datetime | None = None) -> int:
         """The fewest requests a full sync of this account needs (the formula of
         integrations/connectors/pagerduty/fetch.py): users, teams and allocation pages, at
-        least one members page per team, and one /licenses request."""
+        least one members page per team, one /licenses request, the pages of the audit trail
+        since `audit_since` (a first sync: the last 31 days) and of who is on call."""
 
         def pages(n: int) -> int:
             return max(1, math.ceil(n / page_size))
@@ -233,7 +234,7 @@ class Dataset:
                 + sum(pages(len(roster)) for roster in self.members.values())
                 + 1
                 + pages(len(self.allocations))
-                + pages(len(self.audit_records_between(since=None, until=None)))
+                + pages(len(self.audit_records_between(since=audit_since, until=None)))
                 + pages(len(self.on_call_entries()))
             )
 
