@@ -272,8 +272,8 @@ class Dataset:
                             continue
                         entry: dict[str, Any] = {
                             "escalation_policy": reference, "escalation_level": level,
-                            "user": user_reference(user), "schedule": None,
-                        }
+                            "user": user_reference(user),
+                        }  # a direct target has no schedule (the spec's schedule is not nullable)
                         if schedule is not None:
                             schedule_id = "PS" + policy["id"][2:] + str(level)
                             entry["schedule"] = {

@@ -597,7 +597,7 @@ class FakePagerDuty:
         chunk = records[position:position + limit]
         more = position + limit < len(records)
         return _encode({"records": chunk, "limit": limit,
-                        "next_cursor": f"c{position + limit}" if more else None, "response_metadata": None})
+                        "next_cursor": f"c{position + limit}" if more else None})
 
     def _list_oncalls(self, params: dict[str, list[str]]) -> bytes:
         if not self.oncalls_ability:
