@@ -4,6 +4,8 @@ except a tenant's own email domains, which its tenant admins set (they mark outs
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.db.models import Count
 
 from integrations.admin.base import ADMIN, has_role, tenants_with_role
@@ -78,6 +80,12 @@ class TenantAdmin(SuperuserOnlyAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if self._is_superuser(request) else []
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Another tenant is a plain 404, as everywhere else in the admin.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        raise Http404(f"No {opts.verbose_name} with this ID.")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
