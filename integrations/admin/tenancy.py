@@ -69,6 +69,10 @@ class TenantAdmin(SuperuserOnlyAdmin):
     def get_list_display(self, request):
         return self.list_display if self._is_superuser(request) else ["name", "email_domains"]
 
+    def get_search_fields(self, request):
+        # No search, hence no autocomplete of tenants, for tenant admins.
+        return self.search_fields if self._is_superuser(request) else []
+
     def get_fields(self, request, obj=None):
         return super().get_fields(request, obj) if self._is_superuser(request) else self.tenant_admin_fields
 
