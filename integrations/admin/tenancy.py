@@ -71,7 +71,7 @@ class TenantAdmin(SuperuserOnlyAdmin):
 
     def get_search_fields(self, request):
         # No search, hence no autocomplete of tenants, for tenant admins.
-        return self.search_fields if self._is_superuser(request) else []
+        return [] if self._is_tenant_admin(request) else self.search_fields
 
     def get_fields(self, request, obj=None):
         return super().get_fields(request, obj) if self._is_superuser(request) else self.tenant_admin_fields
