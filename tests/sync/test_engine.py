@@ -234,7 +234,7 @@ def test_query_counts_do_not_depend_on_the_number_of_users(tenant, start_fake, d
     # A re-sync: 1 bulk update (teams' last seen); no account row is written.
     # Both: who is on call is replaced whole (one delete, one bulk insert).
     assert small_counts == (21, 16)
-    with django_assert_num_queries(16):  # the teams' last seen is not moved again; on-call is
+    with django_assert_num_queries(16):  # a third sync, unchanged: as the re-sync
         sync(large)
 
 

@@ -192,6 +192,8 @@ class Dataset:
     actor: dict[str, Any] = field(default_factory=lambda: api_token_actor("Fake automation", "fake"))
     # Escalation policies: {"id", "name", "levels": [[(user id, schedule name or None), ...], ...]}.
     escalation_policies: list[dict[str, Any]] = field(default_factory=list)
+    # Stakeholders still holding a full-user license (made stakeholders, license kept).
+    full_license_stakeholders: set[str] = field(default_factory=set)
     seed: int = 0
     # The server reads under this lock, so tests may mutate while it serves.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -489,8 +491,9 @@ class Dataset:
             return candidates[1]
         return candidates[0]
 
-    def _allocate(self, user: dict[str, Any], allocated_at: str | None = None) -> None:
-        lic = self._pick_license(user)
+    def _allocate(self, user: dict[str, Any], allocated_at: str | None = None,
+                  lic: dict[str, Any] | None = None) -> None:
+        lic = lic or self._pick_license(user)
         if lic is None:
             return
         self.allocations[user["id"]] = {
@@ -573,7 +576,12 @@ def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bo
         ds.scim_ids[user_id] = ds._new_scim_id()
         user_list.append(user)
         allocated_at = (_EPOCH + timedelta(hours=index)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ds._allocate(user, allocated_at)
+        full = next((lic for lic in ds.licenses if lic["role_group"] == "FullUser"), None)
+        if full is not None and user["role"] in STAKEHOLDER_ROLES and index % 6 == 1:
+            ds._allocate(user, allocated_at, full)  # a stakeholder that still holds a full seat
+            ds.full_license_stakeholders.add(user_id)
+        else:
+            ds._allocate(user, allocated_at)
 
     # Seats left over once everyone holds one (None: unlimited).
     for lic, spec in zip(ds.licenses, _LICENSES):
