@@ -199,7 +199,11 @@ class Bench:
         return measured
 
     def unchanged_resync(self, fake, minimum: int) -> None:
+        from integrations.connectors.pagerduty.fetch import AUDIT_OVERLAP
+
         integration = self.integration("latency-bound", create=False)
+        # A re-sync reads the audit trail from the first sync on, not the last 31 days.
+        minimum = fake.dataset.minimum_requests(audit_since=integration.last_synced_at - AUDIT_OVERLAP)
         fake.reset_log()
         measured = self.sync(fake, integration, name="unchanged-resync")
         accounts = measured.rows_written_to("integrations_syncedaccount")

@@ -10,6 +10,8 @@ Values, the same in CSV and JSON:
 - `teams` is a list of {team, role}; in CSV `team:role` pairs joined by `;` (a team name
   holding `:` or `;` is written as it is: JSON is the unambiguous form).
 - `license` is the license's name; `status` is `active` or `removed`.
+- `findings` is the list of the account's finding names (integrations/findings.py); in CSV
+  joined by `;`.
 - booleans are `true`/`false`.
 CSV cells that a spreadsheet would run as a formula are neutralised (prefixed with `'`);
 JSON keeps every value exactly as PagerDuty sent it.
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
 
+from integrations import findings
 from integrations.batching import chunked
 from integrations.connectors.registry import get_connector
 from integrations.models import SyncedAccount, TeamMembership, last_seen_time
@@ -46,6 +49,7 @@ EXPORT_KEYS: tuple[str, ...] = (
     "first_seen",
     "last_seen",
     "removed_at",
+    "findings",
 )
 FORMATS = ("csv", "json")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -68,11 +72,14 @@ ACCOUNT_COLUMNS = (
     "time_zone",
     "invitation_pending",
     "created_via_sso",
+    "license_id",
     "license__name",
+    "license__role_group",
     "first_seen_at",
     "last_seen_at",
     "removed_at",
     "integration__last_synced_at",  # the last seen time of an account still in view
+    "integration__tenant__email_domains",  # whose email is outside the tenant's domains
     "integration__application__key",  # whose role names
 )
 
@@ -88,8 +95,10 @@ def iter_records(queryset: QuerySet[SyncedAccount]) -> Iterator[dict]:
 
     Plain rows rather than model instances: building 100,000 accounts, their memberships and
     their teams as objects (what prefetch_related does) made the export ten times slower.
-    The teams of each chunk of accounts come in one more query, so memory stays flat.
+    The teams of each chunk of accounts come in one more query, so memory stays flat; the
+    license part of the findings' scope in one query before the first row.
     """
+    scope = findings.scope_for_accounts(queryset)
     rows = (
         queryset.select_related(None)
         .prefetch_related(None)
@@ -99,10 +108,10 @@ def iter_records(queryset: QuerySet[SyncedAccount]) -> Iterator[dict]:
     for chunk in chunked(rows, CHUNK_SIZE):
         teams = _teams_of(account_ids=[row.id for row in chunk])
         for row in chunk:
-            yield account_record(row, teams=teams.get(row.id, []))
+            yield account_record(row, teams=teams.get(row.id, []), scope=scope)
 
 
-def account_record(row, *, teams: list[dict]) -> dict:
+def account_record(row, *, teams: list[dict], scope: findings.FindingScope) -> dict:
     return {
         "integration": row.integration_id,
         "pagerduty_id": row.external_id,
@@ -126,7 +135,22 @@ def account_record(row, *, teams: list[dict]) -> dict:
             )
         ),
         "removed_at": iso_utc(row.removed_at),
+        "findings": _findings(row, scope),
     }
+
+
+def _findings(row, scope: findings.FindingScope) -> list[str]:
+    findings.add_domains(scope, integration_id=row.integration_id, email_domains=row.integration__tenant__email_domains)
+    return findings.findings_of(
+            scope=scope,
+            integration_id=row.integration_id,
+            email=row.email,
+            role=row.role,
+            invitation_pending=row.invitation_pending,
+            has_license=row.license_id is not None,
+            license_role_group=row.license__role_group,
+            removed=row.removed_at is not None,
+        )
 
 
 def _teams_of(*, account_ids: list[int]) -> dict[int, list[dict]]:
@@ -147,7 +171,7 @@ def csv_cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        value = ";".join(f"{team['team']}:{team['role']}" for team in value)
+        value = ";".join(f"{item['team']}:{item['role']}" if isinstance(item, dict) else item for item in value)
     text = str(value)
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 

@@ -6,7 +6,10 @@ says what its configuration holds and what its roles mean.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from integrations.connectors.base import Configuration, Connector, RoleCatalogue
@@ -14,15 +17,44 @@ from integrations.connectors.registry import get_connector, registered_keys
 from integrations.fields import EncryptedSecretsField
 
 
+DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+
+
 class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
+    # The tenant's own email domains, one per line; an account with an email elsewhere is an
+    # `external_email` finding. Empty: no account is flagged.
+    email_domains = models.TextField(
+        blank=True,
+        help_text=(
+            "Your organisation's email domains, one per line (e.g. example.com). Accounts whose "
+            "email is at another domain are flagged as outside emails. Leave empty to flag none."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    @property
+    def domains(self) -> list[str]:
+        return parse_domains(self.email_domains)
+
+    def clean(self):
+        domains = parse_domains(self.email_domains)
+        wrong = [domain for domain in domains if not DOMAIN.fullmatch(domain)]
+        if wrong:
+            raise ValidationError({"email_domains": f"Not a domain: {', '.join(wrong)}"})
+        self.email_domains = "\n".join(domains)  # kept one per line, lower case, each once
+
+
+def parse_domains(text: str) -> list[str]:
+    """"Example.com, @sub.example.com" → ["example.com", "sub.example.com"]: lower case, each once."""
+    words = text.replace(",", " ").split()
+    return list(dict.fromkeys(word.strip().lstrip("@").lower() for word in words if word.strip("@")))
 
 
 class TenantMembership(models.Model):
@@ -167,6 +199,8 @@ class License(models.Model):
     name = models.TextField()
     description = models.TextField(blank=True)
     role_group = models.TextField(blank=True)
+    # The roles an account holding this license may have, as the application lists them.
+    valid_roles = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -324,6 +358,27 @@ class SyncRun(models.Model):
         return (self.finished_at - self.started_at).total_seconds()
 
 
+class ActorType(models.TextChoices):
+    """Who made a change, as audit trails name them."""
+
+    USER = "user", "a person"
+    API_TOKEN = "api_token", "an API token"
+    APP = "app", "an app"
+    SSO = "sso", "SSO provisioning"
+    SCIM = "scim", "SCIM provisioning"
+    OTHER = "other", "other"
+
+
+class ActorMethod(models.TextChoices):
+    """How a change was made."""
+
+    WEB = "web", "in the web app"
+    API_TOKEN = "api_token", "with an API token"
+    OAUTH = "oauth", "through OAuth"
+    IDENTITY_PROVIDER = "identity_provider", "by the identity provider"
+    OTHER = "other", "other"
+
+
 class AccountChange(models.Model):
     class Kind(models.TextChoices):
         ADDED = "added", "Added"
@@ -346,6 +401,12 @@ class AccountChange(models.Model):
     old_value = models.TextField(blank=True)
     new_value = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # Who made the change and how, where the application's audit trail recorded it (empty:
+    # not recorded, or no audit trail).
+    actor_name = models.TextField(blank=True)
+    actor_type = models.CharField(max_length=32, blank=True, choices=ActorType.choices)
+    actor_method = models.CharField("how", max_length=32, blank=True, choices=ActorMethod.choices)
+    acted_at = models.DateTimeField("made at", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -363,6 +424,52 @@ class AccountChange(models.Model):
         """True when this change gives the account a privileged role it did not have."""
         return self.integration.roles.grants_privilege(kind=self.kind, old=self.old_value, new=self.new_value)
 
+    @property
+    def attributed(self) -> bool:
+        return bool(self.actor_type or self.actor_method)
+
+    @property
+    def outside_identity_provider(self) -> bool:
+        """Made by an API token or by hand, not by the identity provider: worth a look when it
+        grants privilege."""
+        if not self.attributed:
+            return False
+        return self.actor_type not in OUTSIDE_SAFE_ACTORS and self.actor_method != ActorMethod.IDENTITY_PROVIDER
+
+
+# Provisioning by the identity provider is the expected way an account changes.
+OUTSIDE_SAFE_ACTORS = frozenset({ActorType.SSO, ActorType.SCIM})
+
+
+class OnCall(models.Model):
+    """One account on call for one escalation policy at one level, as the last sync saw it.
+
+    Rewritten whole by every sync that could read the on-call list; kept as they were by one
+    that could not.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="on_calls")
+    account = models.ForeignKey(SyncedAccount, on_delete=models.CASCADE, related_name="on_calls")
+    policy_id = models.CharField("escalation policy id", max_length=64)
+    policy_name = models.TextField("escalation policy")
+    policy_url = models.TextField(blank=True)
+    level = models.PositiveIntegerField("escalation level")
+    schedule_name = models.TextField(blank=True, help_text="Empty: a direct target of the policy.")
+    on_call_now = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["policy_name", "level", "id"]
+        verbose_name = "on-call entry"
+        verbose_name_plural = "on-call entries"
+        indexes = [
+            models.Index(fields=["account"], name="oncall_account_idx"),
+            models.Index(fields=["integration", "policy_id", "level"], name="oncall_policy_level_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.policy_name} level {self.level}"
 
 # Access reviews live in their own package; imported here so Django keeps them in this app.
 from integrations.reviews.models import AccessReview, ReviewDecision, ReviewItem  # noqa: E402,F401

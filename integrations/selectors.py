@@ -17,7 +17,9 @@ from django.utils import timezone
 from integrations.connectors.base import RoleCatalogue
 from integrations.connectors.registry import get_connector, registered_keys
 from integrations.models import (
+    OUTSIDE_SAFE_ACTORS,
     AccountChange,
+    ActorMethod,
     Integration,
     License,
     SyncedAccount,
@@ -121,6 +123,14 @@ def grants_privilege_q() -> Q:
         )
 
     return _per_application(condition)
+
+
+def outside_identity_provider_q() -> Q:
+    """Changes the audit trail attributes to someone other than the identity provider (a
+    person in the web app, an API token): the database form of
+    AccountChange.outside_identity_provider."""
+    attributed = ~Q(actor_type="") | ~Q(actor_method="")
+    return attributed & ~Q(actor_type__in=OUTSIDE_SAFE_ACTORS) & ~Q(actor_method=ActorMethod.IDENTITY_PROVIDER)
 
 
 # --- Lists ---------------------------------------------------------------------------------

@@ -9,17 +9,29 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from integrations import exports, selectors
+from integrations import exports, findings, selectors
 from integrations.admin.filters import (
+    FindingFilter,
     IntegrationFilter,
     LicenseFilter,
+    OnCallFilter,
     PresenceFilter,
     PrivilegedFilter,
     RoleFilter,
     TeamFilter,
     TeamRoleFilter,
+    finding_scope,
 )
-from integrations.admin.html import badge, change_row, changes_url, role_html, safe_link, table, team_role_html
+from integrations.admin.html import (
+    badge,
+    change_row,
+    changes_url,
+    findings_html,
+    role_html,
+    safe_link,
+    table,
+    team_role_html,
+)
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import SyncedAccount
 
@@ -33,6 +45,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "teams_column",
         "license_column",
         "invitation_column",
+        "findings_column",
         "status_column",
         "last_seen_column",
         "pagerduty_list_link",
@@ -48,6 +61,8 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "invitation_pending",
         PresenceFilter,
         LicenseFilter,
+        FindingFilter,
+        OnCallFilter,
     )
     search_fields = ("name", "email", "=external_id")
     search_help_text = "Search by name, email (any part) or PagerDuty id (exact)."
@@ -59,6 +74,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
             "In PagerDuty",
             {"fields": ("external_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
         ),
+        ("Findings", {"fields": ("findings_column", "on_call_table")}),
         ("Teams", {"fields": ("teams_table",)}),
         ("Presence", {"fields": ("status_column", "first_seen_at", "last_seen_column", "removed_at")}),
         ("Change history", {"fields": ("history_table",)}),
@@ -76,6 +92,8 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "invitation_pending",
         "created_via_sso",
         "teams_table",
+        "findings_column",
+        "on_call_table",
         "status_column",
         "first_seen_at",
         "last_seen_column",
@@ -85,7 +103,34 @@ class SyncedAccountAdmin(ReviewerAdmin):
     history_limit = 50
 
     def get_queryset(self, request):
-        return selectors.with_account_relations(super().get_queryset(request))
+        accounts = selectors.with_account_relations(super().get_queryset(request))
+        return findings.with_findings(accounts, scope=finding_scope(request, self.view_roles))
+
+    @admin.display(description="Findings")
+    def findings_column(self, obj):
+        return findings_html(findings.annotated_findings(obj))
+
+    @admin.display(description="On call")
+    def on_call_table(self, obj):
+        """Where the account is on call now, and what revoking it would leave empty."""
+        entries = findings.on_call_of(account_ids=[obj.pk]).get(obj.pk, [])
+        rows = [
+            (
+                safe_link(entry.policy_url, entry.policy_name) if entry.policy_url else entry.policy_name,
+                f"level {entry.level}",
+                entry.schedule_name or "direct target",
+                "on call now" if entry.on_call_now else "later",
+                badge(f"revoking leaves level {entry.level} without anyone", "pd-privileged sole-on-call")
+                if entry.sole
+                else f"{entry.others} other{'s' if entry.others != 1 else ''} on call",
+            )
+            for entry in entries
+        ]
+        return table(
+            ["Escalation policy", "Level", "Through", "When", "If revoked"],
+            rows,
+            "Not on call for any escalation policy (as of the last sync that could read it).",
+        )
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -159,7 +204,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     def history_table(self, obj):
         changes = selectors.account_changes(account=obj, limit=self.history_limit)
         rows = [change_row(change, obj.integration.roles) for change in changes]
-        body = table(["When", "Change", "Detail", "Sync run"], rows, "No change recorded yet.")
+        body = table(["When", "Change", "Detail", "Made by", "Sync run"], rows, "No change recorded yet.")
         if len(changes) < self.history_limit:
             return body
         more = changes_url(**{"account__id__exact": obj.pk})

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from integrations import selectors
-from integrations.admin.filters import GrantsPrivilegeFilter, IntegrationFilter, RunFilter
-from integrations.admin.html import account_url, describe_change, kind_html, run_html
+from integrations.admin.filters import GrantsPrivilegeFilter, IntegrationFilter, MadeByFilter, RunFilter
+from integrations.admin.html import account_url, actor_html, describe_change, kind_html, run_html
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import AccountChange
 
@@ -19,6 +19,7 @@ class AccountChangeAdmin(ReviewerAdmin):
         "account_column",
         "kind_column",
         "detail_column",
+        "actor_column",
         "run_column",
         "integration_column",
     )
@@ -27,6 +28,7 @@ class AccountChangeAdmin(ReviewerAdmin):
         IntegrationFilter,
         "kind",
         GrantsPrivilegeFilter,
+        MadeByFilter,
         ("created_at", admin.DateFieldListFilter),
         RunFilter,
     )
@@ -43,6 +45,8 @@ class AccountChangeAdmin(ReviewerAdmin):
         "old_value",
         "new_value",
         "team_column",
+        "actor_column",
+        "acted_at",
         "run_column",
         "integration_column",
     )
@@ -72,6 +76,10 @@ class AccountChangeAdmin(ReviewerAdmin):
     @admin.display(description="Detail")
     def detail_column(self, obj):
         return describe_change(obj, obj.integration.roles)
+
+    @admin.display(description="Made by", ordering="actor_name")
+    def actor_column(self, obj):
+        return actor_html(obj, obj.integration.roles)
 
     @admin.display(description="Team")
     def team_column(self, obj):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
-from integrations import selectors
+from integrations import findings, selectors
 from integrations.admin.base import visible_integrations
+from integrations.models import ActorType
 
 
 class ScopedFilter(admin.SimpleListFilter):
@@ -26,10 +27,22 @@ class ScopedFilter(admin.SimpleListFilter):
     def integration_ids(self, request) -> list[int]:
         return [i.pk for i in self.integrations(request)]
 
+    def finding_scope(self, request) -> findings.FindingScope:
+        return finding_scope(request, self.model_admin.view_roles)
+
     def labelled(self, request, label: str, integration_id: int) -> str:
         """`label`, naming its integration when the viewer sees several (same team names…)."""
         integrations = {i.pk: i for i in visible_integrations(request, self.model_admin.view_roles)}
         return f"{label} ({integrations[integration_id]})" if len(integrations) > 1 else label
+
+
+def finding_scope(request, roles) -> findings.FindingScope:
+    """The findings' scope of the viewer's integrations: one query per request, shared by the
+    list's flags and its filter."""
+    cache = request.__dict__.setdefault("_finding_scope", {})
+    if roles not in cache:
+        cache[roles] = findings.scope_for(integrations=visible_integrations(request, roles))
+    return cache[roles]
 
 
 class IntegrationFilter(ScopedFilter):
@@ -198,3 +211,59 @@ class RunFilter(ScopedFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(run_id=self.value()) if self.value() else queryset
+
+
+class FindingFilter(ScopedFilter):
+    """?finding=external_email (or any finding name); `any`: accounts with some finding."""
+
+    title = "finding"
+    parameter_name = "finding"
+    ANY = "any"
+
+    def lookups(self, request, model_admin):
+        return [(self.ANY, "Any finding"), *((name, findings.LABELS[name].capitalize()) for name in findings.NAMES)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        scope = self.finding_scope(request)
+        if value == self.ANY:
+            return queryset.filter(findings.any_finding_q(scope=scope))
+        if value not in findings.NAMES:
+            return queryset.none()
+        return queryset.filter(findings.finding_q(value, scope=scope))
+
+
+class OnCallFilter(YesNoFilter):
+    title = "on call now"
+    parameter_name = "on_call"
+
+    def condition(self):
+        return findings.on_call_now()
+
+
+class MadeByFilter(ScopedFilter):
+    """Who made a change, as the audit trail recorded it."""
+
+    title = "made by"
+    parameter_name = "made_by"
+    UNKNOWN = "unknown"
+    OUTSIDE_IDP = "outside_idp"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.OUTSIDE_IDP, "Outside the identity provider"),
+            *((value, f"{label[0].upper()}{label[1:]}") for value, label in ActorType.choices),
+            (self.UNKNOWN, "Not recorded"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.UNKNOWN:
+            return queryset.filter(actor_type="", actor_method="")
+        if value == self.OUTSIDE_IDP:
+            return queryset.filter(selectors.outside_identity_provider_q())
+        return queryset.filter(actor_type=value)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from integrations import findings
 from integrations.connectors.base import RoleCatalogue
 from integrations.models import AccountChange
 
@@ -104,6 +105,37 @@ def kind_html(change: AccountChange, roles: RoleCatalogue):
     return change.get_kind_display()
 
 
+def actor_html(change: AccountChange, roles: RoleCatalogue):
+    """Who made the change and how ("Terraform Cloud (an API token, with an API token)"),
+    marked when it grants privilege from outside the identity provider."""
+    if not change.attributed:
+        return format_html('<span class="pd-quiet">{}</span>', "not recorded")
+    who = change.actor_name or change.get_actor_type_display() or "someone"
+    how = ", ".join(
+        part for part in (
+            change.get_actor_type_display() if change.actor_name else "",
+            change.get_actor_method_display(),
+        ) if part
+    )
+    when = f"{timezone.localtime(change.acted_at):%Y-%m-%d %H:%M}" if change.acted_at else ""
+    text = format_html("{} <span class=\"pd-quiet\">({}{})</span>", who, how, f"; {when}" if when else "")
+    if change.outside_identity_provider and roles.grants_privilege(
+        kind=change.kind, old=change.old_value, new=change.new_value
+    ):
+        return format_html("{} {}", text, badge("outside the identity provider", "pd-privileged outside-idp"))
+    return text
+
+
+def findings_html(names: list[str]):
+    """A badge per finding, or "-"."""
+    if not names:
+        return "-"
+    return format_html_join(
+        " ", '<span class="pd-badge pd-finding" title="{}">{}</span>',
+        ((findings.EXPLANATIONS[name], findings.LABELS[name]) for name in names),
+    )
+
+
 def run_html(change: AccountChange):
     return format_html(
         '<a href="{}">{}</a>',
@@ -117,5 +149,6 @@ def change_row(change: AccountChange, roles: RoleCatalogue) -> tuple:
         f"{timezone.localtime(change.created_at):%Y-%m-%d %H:%M}",
         kind_html(change, roles),
         describe_change(change, roles),
+        actor_html(change, roles),
         run_html(change),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from integrations.secrets import Secret
@@ -82,6 +83,40 @@ class RoleCatalogue:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """One account change as the application's audit trail recorded it.
+
+    `kind` is an AccountChange kind (added, removed, role_changed, team_role_changed,
+    email_changed); `team_id` names the team of a team role change. `actor_type` is one of
+    models.ActorType (user, api_token, app, sso, scim, other) and `method` one of
+    models.ActorMethod (web, api_token, oauth, identity_provider, other).
+    """
+
+    account_id: str
+    kind: str
+    at: datetime
+    actor_name: str = ""
+    actor_type: str = ""
+    method: str = ""
+    team_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallEntry:
+    """An account on call (now) for an escalation policy at a level, through a schedule or
+    directly (empty `schedule_name`)."""
+
+    account_id: str
+    policy_id: str
+    policy_name: str
+    level: int
+    policy_url: str = ""
+    schedule_name: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
 @dataclass
 class Snapshot:
     """One application account as fetched, in model field values, keyed by external id.
@@ -91,9 +126,15 @@ class Snapshot:
     application). `teams` maps a team's id to its fields (name, description, html_url), or is
     None when the application's teams were not synced (then stored teams stay as they are);
     `members` maps a team id to {user id: team role} for every roster fetched in full.
-    `licenses` (id → name, description, role_group) is None when not synced; `allocations`
-    maps a user id to a license id. A snapshot with a `partial_reason` is incomplete: the
-    engine writes what it holds and marks nobody removed. `notes` say what was skipped.
+    `licenses` (id → name, description, role_group, valid_roles: the roles its holder may
+    have) is None when not synced; `allocations` maps a user id to a license id. A snapshot
+    with a `partial_reason` is incomplete: the engine writes what it holds and marks nobody
+    removed. `notes` say what was skipped.
+
+    `attributions` say who made account changes, from the application's audit trail (empty
+    when it has none): each an `Attribution`. The engine matches them to the changes it
+    records in this sync. `on_calls` lists who is on call now (`OnCallEntry`), or is None
+    when it was not read (then the stored on-call rows stay as they are).
     """
 
     users: dict[str, dict[str, Any]]
@@ -104,6 +145,8 @@ class Snapshot:
     allocations: dict[str, str] = field(default_factory=dict)
     allocations_complete: bool = True  # False: accounts missing from `allocations` keep theirs
     notes: list[str] = field(default_factory=list)
+    attributions: list[Attribution] = field(default_factory=list)
+    on_calls: list[OnCallEntry] | None = None
 
     @property
     def complete(self) -> bool:
@@ -134,15 +177,21 @@ class Connector(ABC):
     name: ClassVar[str]  # as the catalogue and the admin show it
     configuration_fields: ClassVar[tuple[ConfigField, ...]]
     roles: ClassVar[RoleCatalogue]
+    # License role groups of a lesser seat (PagerDuty: Stakeholder): an account holding
+    # another license although one of these allows its role could do with the lesser one.
+    lesser_license_groups: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def validate_credentials(self, *, configuration: Configuration) -> None:
         """A read-only check with the application; raises IntegrationError when refused."""
 
     @abstractmethod
-    def fetcher(self, *, configuration: Configuration, progress: Progress | None = None) -> Fetcher:
+    def fetcher(
+        self, *, configuration: Configuration, progress: Progress | None = None, since: datetime | None = None
+    ) -> Fetcher:
         """A fetcher for one sync; raises IntegrationError (e.g. undecryptable secret) before
-        any request when the configuration cannot be used."""
+        any request when the configuration cannot be used. `since` is the integration's last
+        successful sync (None before the first): where the audit trail starts."""
 
     @classmethod
     def secret_fields(cls) -> tuple[ConfigField, ...]:

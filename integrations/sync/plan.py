@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from integrations.connectors.base import Snapshot
+from integrations.connectors.base import Attribution, Snapshot
 from integrations.models import (
     AccountChange,
     Integration,
@@ -36,7 +36,7 @@ ACCOUNT_FIELDS = (
     "name", "email", "role", "job_title", "time_zone", "invitation_pending", "created_via_sso", "html_url",
 )
 TEAM_FIELDS = ("name", "description", "html_url")
-LICENSE_FIELDS = ("name", "description", "role_group")
+LICENSE_FIELDS = ("name", "description", "role_group", "valid_roles")
 
 Kind = AccountChange.Kind
 
@@ -48,6 +48,22 @@ class PlannedChange:
     old: str = ""
     new: str = ""
     team: Team | None = None
+    by: Attribution | None = None  # who made it, where the audit trail says
+
+
+# The audit trail's kind for each change kind: an account that comes back was added again.
+ATTRIBUTED_AS = {Kind.RETURNED: Kind.ADDED}
+
+
+def attribution_index(attributions: list[Attribution]) -> dict[tuple[str, str, str], Attribution]:
+    """(account id, kind, team id) → the latest attribution: the change that left it as it is."""
+    index: dict[tuple[str, str, str], Attribution] = {}
+    for attribution in attributions:
+        key = (attribution.account_id, attribution.kind, attribution.team_id)
+        current = index.get(key)
+        if current is None or attribution.at >= current.at:
+            index[key] = attribution
+    return index
 
 
 @dataclass
@@ -75,6 +91,7 @@ class SyncPlan:
     memberships_changed: list[TeamMembership] = field(default_factory=list)
     memberships_deleted: list[TeamMembership] = field(default_factory=list)
     changes: list[PlannedChange] = field(default_factory=list)
+    attributions: dict[tuple[str, str, str], Attribution] = field(default_factory=dict)
     # Other fields that changed, for the dry-run report: (account, field names).
     field_updates: list[tuple[SyncedAccount, list[str]]] = field(default_factory=list)
     updated_ids: set[str] = field(default_factory=set)  # existing accounts with any change
@@ -113,6 +130,17 @@ class SyncPlan:
     def notes(self) -> list[str]:
         return self.snapshot.notes
 
+    def attribution(self, external_id: str, kind: str, team: Team | None = None) -> Attribution | None:
+        """Who made the change, where the audit trail says. An account added with a role is
+        explained by whichever came last: its creation or a later change of its role."""
+        kind = ATTRIBUTED_AS.get(kind, kind)
+        found = self.attributions.get((external_id, kind, team.external_id if team is not None else ""))
+        if kind == Kind.ADDED:
+            role_change = self.attributions.get((external_id, Kind.ROLE_CHANGED, ""))
+            if role_change is not None and (found is None or role_change.at >= found.at):
+                return role_change
+        return found
+
     def new_account_license(self, external_id: str) -> License | None:
         if self.snapshot.licenses is None:
             return None
@@ -139,6 +167,13 @@ class SyncPlan:
                 lines.append(
                     f"~ team role on {change.team.name}: {change.old or 'none'} → {change.new or 'none'}: {who}"
                 )
+        attributed = [change for change in self.changes if change.by is not None]
+        for change in attributed:
+            by = change.by
+            lines.append(
+                f"  by {by.actor_name or by.actor_type} ({by.actor_type}, {by.method}) at "
+                f"{by.at:%Y-%m-%d %H:%M}: {change.kind} of {change.account.name}"
+            )
         for account, names in self.field_updates:
             lines.append(f"~ updated {account.name} <{account.email}>: {', '.join(names)}")
         return lines
@@ -166,6 +201,10 @@ def plan_changes(*, integration: Integration, snapshot: Snapshot, now: datetime)
     _plan_teams(plan, teams, now)
     _plan_accounts(plan, accounts, licenses, now)
     _plan_memberships(plan, accounts, teams, memberships)
+    if snapshot.attributions:
+        plan.attributions = attribution_index(snapshot.attributions)
+        for change in plan.changes:
+            change.by = plan.attribution(change.account.external_id, change.kind, change.team)
     return plan
 
 

@@ -179,7 +179,9 @@ def _release(*, integration_id: int, started_at) -> None:
 def _fetch(result: SyncResult, integration: Integration, progress):
     """The connector's fetch, its requests and retries counted into `result` however it ends."""
     fetcher = integration.connector.fetcher(
-        configuration=integration.connector_configuration(), progress=progress
+        configuration=integration.connector_configuration(),
+        progress=progress,
+        since=integration.last_synced_at,  # the audit trail is read from the last good sync
     )
     try:
         return fetcher.fetch()

@@ -15,7 +15,7 @@ from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 
 from integrations.batching import chunked
-from integrations.models import AccountChange, License, SyncedAccount, SyncRun, Team, TeamMembership
+from integrations.models import AccountChange, License, OnCall, SyncedAccount, SyncRun, Team, TeamMembership
 from integrations.sync.plan import ACCOUNT_FIELDS, LICENSE_FIELDS, TEAM_FIELDS, Kind, SyncPlan
 
 BATCH_SIZE = 1000
@@ -59,7 +59,17 @@ def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
 
 
 NEW_ACCOUNT_COLUMNS = ("integration", "external_id", *ACCOUNT_FIELDS, "license", "first_seen_at")
-CHANGE_COLUMNS = ("integration", "run", "account", "kind", "old_value", "new_value", "created_at")
+CHANGE_COLUMNS = (
+    "integration", "run", "account", "kind", "old_value", "new_value", "created_at",
+    "actor_name", "actor_type", "actor_method", "acted_at",
+)
+
+
+def _actor_values(by) -> tuple:
+    """The actor columns of a change: who made it and how, or empty when not recorded."""
+    if by is None:
+        return ("", "", "", None)
+    return (by.actor_name, by.actor_type, by.method, by.at)
 
 
 def _insert_new_accounts(plan: SyncPlan, run: SyncRun, account_pks: dict[str, int]) -> None:
@@ -94,9 +104,40 @@ def _insert_new_accounts(plan: SyncPlan, run: SyncRun, account_pks: dict[str, in
                 "",
                 users[external_id]["role"][:CHANGE_VALUE_MAX_LENGTH],
                 now,
+                *_adapted(_actor_values(plan.attribution(external_id, Kind.ADDED))),
             )
             for external_id in chunk
         ])
+
+
+def _adapted(values: tuple) -> tuple:
+    name, actor_type, method, at = values
+    return (name, actor_type, method, connection.ops.adapt_datetimefield_value(at) if at else None)
+
+
+def _write_on_calls(plan: SyncPlan, account_pks: dict[str, int]) -> None:
+    """Who is on call, as this snapshot says: the integration's rows replaced whole."""
+    entries = plan.snapshot.on_calls
+    if entries is None:
+        return  # not read this time: keep what the last sync saw
+    OnCall.objects.filter(integration=plan.integration).delete()
+    rows = [
+        OnCall(
+            integration_id=plan.integration.pk,
+            account_id=account_pks[entry.account_id],
+            policy_id=entry.policy_id,
+            policy_name=entry.policy_name,
+            policy_url=entry.policy_url,
+            level=entry.level,
+            schedule_name=entry.schedule_name,
+            on_call_now=entry.starts_at is None or entry.starts_at <= plan.now,
+            starts_at=entry.starts_at,
+            ends_at=entry.ends_at,
+        )
+        for entry in entries
+        if entry.account_id in account_pks  # a user added after the user listing: next sync
+    ]
+    OnCall.objects.bulk_create(rows, batch_size=BATCH_SIZE)
 
 
 def apply_plan(*, plan: SyncPlan, run: SyncRun) -> None:
@@ -156,7 +197,14 @@ def apply_plan(*, plan: SyncPlan, run: SyncRun) -> None:
                     old_value=change.old[:CHANGE_VALUE_MAX_LENGTH],
                     new_value=change.new[:CHANGE_VALUE_MAX_LENGTH],
                     created_at=now,
+                    **_actor_fields(change.by),
                 )
                 for change in chunk
             ]
         )
+    _write_on_calls(plan, account_pks)
+
+
+def _actor_fields(by) -> dict:
+    name, actor_type, method, at = _actor_values(by)
+    return {"actor_name": name, "actor_type": actor_type, "actor_method": method, "acted_at": at}

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
-from integrations import selectors
+from integrations import findings, selectors
 from integrations.admin import freshness
 from integrations.admin.base import ADMIN, REVIEWER, tenants_with_role
 
@@ -34,17 +34,22 @@ def thousands(value) -> str:
 @register.inclusion_tag("integrations/account_summary.html")
 def account_summary(integration, show_tenant: bool = False) -> dict:
     return summary_context(
-        summary=selectors.account_summary(integration=integration),
+        summary=_summary(integration),
         show_tenant=show_tenant,
         freshness_banner=freshness.banner(integrations=[integration], name_them=False),
     )
+
+
+def _summary(integration) -> dict:
+    """The summary's figures and its findings' counts (two queries more)."""
+    return {**selectors.account_summary(integration=integration), "findings": findings.finding_counts(integration=integration)}
 
 
 @register.inclusion_tag("integrations/account_summaries.html", takes_context=True)
 def account_summaries(context) -> dict:
     """The summaries of the integrations the viewer may review, at most MAX_SUMMARIES of them.
 
-    Each costs three queries: a superuser with no tenant chosen sees the first few and is
+    Each costs five queries: a superuser with no tenant chosen sees the first few and is
     asked to choose a tenant, rather than waiting for every tenant's summary.
     """
     request = context.get("request")
@@ -58,7 +63,7 @@ def account_summaries(context) -> dict:
     return {
         "summaries": [
             summary_context(
-                summary=selectors.account_summary(integration=integration),
+                summary=_summary(integration),
                 show_tenant=several_tenants,
                 freshness_banner=banners[integration.pk],
             )
@@ -92,6 +97,17 @@ def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict)
                 "width": f"{max(row['percent'], 0.5):.1f}",
             }
             for row in summary["by_role"]
+        ],
+        "findings": [
+            {
+                "name": name,
+                "label": findings.LABELS[name],
+                "count": count,
+                # Each account of a license finding holds one license to reclaim or exchange.
+                "frees": name in (findings.LICENSE_PENDING_INVITE, findings.LICENSE_DOWNGRADE),
+                "url": accounts_link(finding=name),
+            }
+            for name, count in summary.get("findings", {}).items()
         ],
         "links": {
             "active": accounts_link(),

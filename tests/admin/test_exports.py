@@ -18,7 +18,7 @@ URL = "/admin/integrations/syncedaccount/"
 SPEC_KEYS = [
     "integration", "pagerduty_id", "name", "email", "role", "role_display", "job_title",
     "time_zone", "invitation_pending", "created_via_sso", "teams", "license", "status",
-    "first_seen", "last_seen", "removed_at",
+    "first_seen", "last_seen", "removed_at", "findings",
 ]
 
 
@@ -88,6 +88,7 @@ def test_json_values_for_an_account_with_teams_license_and_a_removed_one(data):
         "first_seen": "2025-01-30T02:00:00Z",
         "last_seen": "2025-03-01T02:00:00Z",  # in view: the integration's last sync
         "removed_at": None,
+        "findings": [],
     }
     dee = records["PDEE"]
     assert (dee["status"], dee["removed_at"], dee["last_seen"]) == (
@@ -190,8 +191,9 @@ def test_export_reads_in_the_same_two_queries_for_30_or_300_accounts(
     tenant, accounts, django_assert_num_queries
 ):
     make_synced_data(integration=make_integration(tenant=tenant), accounts=accounts, teams=4)
-    # The tenant, then the accounts with their licenses and their teams (one chunk).
-    with django_assert_num_queries(3):
+    # The tenant, the licenses that tell the findings, then the accounts with their licenses
+    # and their teams (one chunk).
+    with django_assert_num_queries(4):
         rows = csv_rows(run_export("--tenant", "acme"))
     assert len(rows) == accounts
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXPORT_HEADER = [
     "integration", "pagerduty_id", "name", "email", "role", "role_display", "job_title", "time_zone",
     "invitation_pending", "created_via_sso", "teams", "license", "status", "first_seen", "last_seen",
-    "removed_at",
+    "removed_at", "findings",
 ]
 SCRIPT_NAME = "<script>alert(1)</script> Mallory"
 BOLD_NAME = "<b>Bold</b> Bob"

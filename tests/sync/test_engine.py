@@ -166,8 +166,9 @@ def test_an_account_without_users_is_connected_with_no_data(configured, start_fa
     configured.refresh_from_db()
     assert result.ok
     assert (configured.status, configured.message) == (Integration.Status.CONNECTED, status.NO_DATA_AVAILABLE)
-    # Every listing, even an empty one, is one request: users, teams, licenses, allocations.
-    assert result.run.requests == fake.dataset.minimum_requests() == 4
+    # Every listing, even an empty one, is one request: users, teams, licenses, allocations,
+    # the audit trail and the on-call list.
+    assert result.run.requests == fake.dataset.minimum_requests() == 6
 
 
 def test_an_unconfigured_integration_is_not_synced(tenant, fake_pagerduty):
@@ -185,13 +186,15 @@ def test_an_unconfigured_integration_is_not_synced(tenant, fake_pagerduty):
 
 
 def test_requests_are_the_formulas_minimum_and_only_gets(configured, start_fake):
-    # 250 users (3 pages), 6 teams (one of 150 members: 2 pages; empty ones: 1), 250 allocations.
+    # 250 users (3 pages), 6 teams (one of 150 members: 2 pages; empty ones: 1), 250
+    # allocations, the audit trail of the last 31 days (fewer than 100 records: 1 page) and
+    # who is on call (1 page).
     fake = start_fake(users=250, teams=6)
 
     result = sync(configured)
 
     expected = fake.dataset.minimum_requests()
-    assert expected == 3 + 1 + 7 + 1 + 3
+    assert expected == 3 + 1 + 7 + 1 + 3 + 1 + 1
     assert result.run.requests == expected
     assert result.run.retries == 0
     assert fake.wait_for_requests(expected) == expected
@@ -228,10 +231,11 @@ def test_query_counts_do_not_depend_on_the_number_of_users(tenant, start_fake, d
     assert small_counts == large_counts
     # Lock, stale runs, run; in one transaction: 4 reads, 5 bulk inserts (licenses, teams,
     # accounts, memberships, changes) and the new accounts' ids, run, status; release.
-    # A re-sync: 1 bulk update (teams' last seen); no account row is written. Both read the
-    # access reviews' pending remediations once.
-    assert small_counts == (20, 15)
-    with django_assert_num_queries(15):
+    # A re-sync: 1 bulk update (teams' last seen); no account row is written.
+    # Both: who is on call is replaced whole (one delete, one bulk insert), and the access
+    # reviews' pending remediations are read once.
+    assert small_counts == (22, 17)
+    with django_assert_num_queries(17):  # a third sync, unchanged: as the re-sync
         sync(large)
 
 
@@ -527,7 +531,8 @@ def test_teams_are_skipped_and_noted_when_the_plan_has_none(configured, fake_pag
     # Teams synced before are neither removed nor emptied by a sync that could not see them.
     assert memberships_state(configured) == memberships
     assert not Team.objects.filter(removed_at__isnull=False).exists()
-    assert result.run.requests == 1 + 1 + 1 + 1  # users, teams (402), licenses, allocations
+    # users, teams (402), licenses, allocations, audit trail, on-call
+    assert result.run.requests == 1 + 1 + 1 + 1 + 1 + 1
 
 
 def test_licenses_are_skipped_and_noted_without_permission(configured, fake_pagerduty):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from integrations.connectors.base import ConfigField, Configuration, Connector, Progress
 from integrations.connectors.pagerduty.client import REGION_BASE_URLS, PagerDutyClient
 from integrations.connectors.pagerduty.fetch import PagerDutyFetcher
@@ -30,6 +32,7 @@ class PagerDutyConnector(Connector):
         ),
     )
     roles = ROLES
+    lesser_license_groups = frozenset({"Stakeholder"})
 
     @staticmethod
     def _client(configuration: Configuration) -> PagerDutyClient:
@@ -39,5 +42,7 @@ class PagerDutyConnector(Connector):
         """One read-only request; raises IntegrationError when PagerDuty refuses the token."""
         self._client(configuration).validate_token()
 
-    def fetcher(self, *, configuration: Configuration, progress: Progress | None = None) -> PagerDutyFetcher:
-        return PagerDutyFetcher(client=self._client(configuration), progress=progress)
+    def fetcher(
+        self, *, configuration: Configuration, progress: Progress | None = None, since: datetime | None = None
+    ) -> PagerDutyFetcher:
+        return PagerDutyFetcher(client=self._client(configuration), progress=progress, since=since)

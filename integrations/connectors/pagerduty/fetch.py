@@ -2,17 +2,25 @@
 
 Requests
 --------
-With U users, T teams, m_t members in team t and A license allocations, and no retries,
-a fetch makes
+With U users, T teams, m_t members in team t, A license allocations, R audit records of
+users and teams since the last sync and O on-call entries now, and no retries, a fetch makes
 
     ceil(U/100) + ceil(T/100) + Σ_t max(1, ceil(m_t/100)) + 1 + ceil(A/100)
+      + ceil(R/100) + ceil(O/100)
 
 requests, where a listing that is empty still costs one (read ceil(0/100) as 1): /users,
-/teams and /license_allocations are paged with limit=100 and total=true on the first page,
-then the remaining offsets are fetched at the same time; /teams/{id}/members (whose total
-is null) is paged on `more` within a team while teams are fetched side by side; /licenses
-is one request. Never more than PAGERDUTY_MAX_CONCURRENCY requests are in flight: one
-thread pool, one requests session per thread, one rate-limit gate for all of them.
+/teams, /license_allocations and /oncalls are paged with limit=100 and total=true on the
+first page, then the remaining offsets are fetched at the same time; /teams/{id}/members
+(whose total is null) is paged on `more` within a team while teams are fetched side by side;
+/licenses is one request; /audit/records is paged on its cursor (limit=100, one page after
+another, beside everything else), from the last successful sync (an hour earlier, so a
+change made while that sync ran is not missed) but never more than 31 days back, which
+PagerDuty allows at most. Never more than PAGERDUTY_MAX_CONCURRENCY requests are in flight:
+one thread pool, one requests session per thread, one rate-limit gate for all of them.
+
+An account whose plan has no audit trail or on-call list (402), or whose key may not read
+them (403), syncs as before: the part is noted on the run and left out (changes without
+attribution; the stored on-call rows as they were).
 
 Listings that contradict themselves
 -----------------------------------
@@ -47,11 +55,13 @@ import os
 import threading
 from collections import Counter, defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from django.conf import settings
+from django.utils import timezone
 
 from integrations.connectors.base import Snapshot
 from integrations.connectors.errors import (
@@ -77,6 +87,14 @@ SEARCH_MIN_PREFIX = 3  # shorter queries match nearly everyone (substrings of na
 SEARCH_EMAIL_PAGES = 3
 
 TEAMS_NOT_SYNCED_402 = "teams not synced: the account's plan has no teams (402)"
+AUDIT_MAX_AGE = timedelta(days=31)  # PagerDuty: the audit trail is searched at most 31 days at once
+AUDIT_MARGIN = timedelta(minutes=5)  # well inside that limit, however long the request takes
+AUDIT_OVERLAP = timedelta(hours=1)  # before the last sync: what changed while it ran
+AUDIT_PAGE_SIZE = 100
+# A bound on one sync's audit pages (100,000 records): a cursor that never ends must not loop.
+AUDIT_MAX_PAGES = 1000
+ATTRIBUTION_NOT_SYNCED = "change attribution not synced: "
+ON_CALL_NOT_SYNCED = "on-call not synced: "
 
 # Each listing's entries as the snapshot keeps them. A page is parsed by the worker thread
 # that fetched it, so its raw JSON (several times larger) is dropped at once instead of being
@@ -86,6 +104,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "teams": mapping.team_fields,
     "members": lambda raw, where: mapping.member_role(raw, "/teams/{id}/members"),
     "license_allocations": mapping.allocation,
+    "oncalls": mapping.on_call_entry,
 }
 # User fields whose few distinct values repeat across thousands of users: kept once each.
 REPEATED_USER_FIELDS = ("role", "time_zone", "job_title")
@@ -97,6 +116,7 @@ KEYS: dict[str, Callable[[Any], str]] = {
     "teams": lambda fields: fields["external_id"],
     "members": lambda member: member[0],
     "license_allocations": lambda allocation: allocation[0],
+    "oncalls": lambda entry: f"{entry.account_id}/{entry.policy_id}/{entry.level}/{entry.schedule_name}/{entry.starts_at}",
 }
 
 
@@ -209,9 +229,16 @@ class _SearchGroup:
 
 
 class PagerDutyFetcher:
-    def __init__(self, *, client: PagerDutyClient, progress: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        *,
+        client: PagerDutyClient,
+        progress: Callable[[str], None] | None = None,
+        since: datetime | None = None,
+    ):
         self.client = client
         self.progress = progress or (lambda line: None)
+        self.since = since
         self.concurrency = max(1, settings.PAGERDUTY_MAX_CONCURRENCY)
         self._executor: ThreadPoolExecutor | None = None
         self._first_error: BaseException | None = None
@@ -265,6 +292,8 @@ class PagerDutyFetcher:
         allocations_first = self._submit(
             self._optional_licenses, self._page, "/license_allocations", "license_allocations", 0, True
         )
+        audit = self._submit(self._optional, ATTRIBUTION_NOT_SYNCED, self._audit)
+        on_calls_first = self._submit(self._optional, ON_CALL_NOT_SYNCED, self._page, "/oncalls", "oncalls", 0, True)
 
         users_listing = self._listing(users_first.result(), "/users", "users")
         listed_total = users_listing.first.total
@@ -307,6 +336,12 @@ class PagerDutyFetcher:
                 self.progress(f"teams: members of {number}/{len(members_futures)} teams")
 
         self._licenses_into(snapshot, licenses.result(), allocations)
+        self._on_calls_into(snapshot, on_calls_first.result())
+        attributions = audit.result()
+        if isinstance(attributions, str):
+            snapshot.notes.append(attributions)
+        else:
+            snapshot.attributions = attributions
         return snapshot
 
     # -- paging ---------------------------------------------------------------------------
@@ -449,6 +484,60 @@ class PagerDutyFetcher:
                 "licenses: only the first 10,000 allocations could be listed; other accounts keep their license"
             )
         self.progress(f"licenses: {len(snapshot.licenses)} licenses, {len(snapshot.allocations)} allocations")
+
+    # -- optional parts: audit trail, on-call ----------------------------------------------
+    @staticmethod
+    def _optional(note: str, fn: Callable, *args: Any):
+        """`fn(*args)`, or a note saying why the part was left out (plan or key without it)."""
+        try:
+            return fn(*args)
+        except AbilityMissing:
+            return f"{note}the account's plan does not include it (402)"
+        except PermissionMissing:
+            return f"{note}the access token may not read it (403)"
+
+    def audit_window_start(self) -> datetime:
+        """Where the audit trail is read from: the last sync (less an overlap), within 31 days."""
+        earliest = timezone.now() - AUDIT_MAX_AGE + AUDIT_MARGIN
+        if self.since is None:
+            return earliest
+        return max(self.since - AUDIT_OVERLAP, earliest)
+
+    def _audit(self) -> list:
+        """Every audit record of users and teams in the window, one cursor page after another."""
+        where = "/audit/records"
+        params: dict[str, Any] = {
+            "limit": AUDIT_PAGE_SIZE,
+            "since": self.audit_window_start().isoformat(timespec="seconds"),
+            "root_resource_types[]": ["users", "teams"],
+        }
+        attributions: list = []
+        seen_cursors: set[str] = set()
+        for _ in range(AUDIT_MAX_PAGES):
+            body = self.client.fetch_json(where, params)
+            for raw in mapping.page_items(body, "records", where):
+                attributions.extend(mapping.audit_attributions(raw, where))
+            cursor = mapping.audit_cursor(body, where)
+            if cursor is None or cursor in seen_cursors:
+                break
+            seen_cursors.add(cursor)
+            params = {**params, "cursor": cursor}
+        self.progress(f"audit trail: {len(attributions)} account changes attributed")
+        return attributions
+
+    def _on_calls_into(self, snapshot: Snapshot, first: Page | str) -> None:
+        if isinstance(first, str):
+            snapshot.notes.append(first)
+            return
+        listing = self._listing(first, "/oncalls", "oncalls")
+        entries = [entry for page in listing.pages() for entry in page.items]
+        if listing.capped:
+            snapshot.notes.append(f"{ON_CALL_NOT_SYNCED}more than 10,000 on-call entries")
+        elif listing.contradiction:
+            snapshot.notes.append(f"{ON_CALL_NOT_SYNCED}{listing.contradiction}")
+        else:
+            snapshot.on_calls = entries
+            self.progress(f"on call: {len(entries)} entries")
 
     # -- beyond the offset cap --------------------------------------------------------------
     def _optional_scim_page(self, start: int) -> tuple[list[tuple[str, str | None]], int, int] | str:

@@ -10,8 +10,10 @@ no UTF-8 database takes) become U+FFFD. One odd name must not stop a whole sync.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any
 
+from integrations.connectors.base import Attribution, OnCallEntry
 from integrations.connectors.errors import UnexpectedResponse
 from integrations.models import SyncedAccount
 
@@ -150,6 +152,7 @@ def license_fields(raw: Any, where: str) -> dict[str, Any]:
         "name": _text(lic, "name", where, required=True),
         "description": _text(lic, "description", where),
         "role_group": _text(lic, "role_group", where),
+        "valid_roles": license_valid_roles(lic, where),
     }
 
 
@@ -199,3 +202,135 @@ def scim_active(raw: Any, where: str) -> bool:
     if not isinstance(active, bool):
         raise _fail("a SCIM 'active' that is not true or false", where)
     return active
+
+
+def license_valid_roles(raw: Any, where: str) -> list[str]:
+    """A license's `valid_roles`: the roles its holder may have (absent: none listed)."""
+    lic = _object(raw, "a license", where)
+    roles = lic.get("valid_roles")
+    if roles is None:
+        return []
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise _fail("'valid_roles' that are not a list of text", where)
+    return [_storable(role) for role in roles]
+
+
+# --- The audit trail (/audit/records) -----------------------------------------------------
+
+# PagerDuty's actor and method types → models.ActorType / models.ActorMethod values.
+ACTOR_TYPES = {"user_reference": "user", "api_key_reference": "api_token", "app_reference": "app"}
+METHODS = {
+    "browser": "web",
+    "api_token": "api_token",
+    "oauth": "oauth",
+    "identity_provider": "identity_provider",
+    "other": "other",
+}
+# Fields of a user record whose change the engine records, and as what.
+USER_FIELD_KINDS = {"role": "role_changed", "email": "email_changed"}
+
+
+def _when(obj: dict, key: str, where: str, *, required: bool = False) -> datetime | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise _fail(f"a '{key}' that is not a time", where)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"a '{key}' that is not a time", where) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def audit_cursor(body: dict, where: str) -> str | None:
+    cursor = body.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise _fail("a 'next_cursor' that is not text", where)
+    return cursor or None
+
+
+def _references(value: Any, what: str, where: str) -> list[dict]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(f"{what} that are not a list", where)
+    return [_object(item, what, where) for item in value]
+
+
+def audit_attributions(raw: Any, where: str) -> list[Attribution]:
+    """One audit record → the account changes it explains (none for other changes).
+
+    A user record explains the user's creation (added), deletion (removed) and role or email
+    updates; a team record explains the team roles of the users it names: in its members
+    references (joined, left) or as the changed resource.
+    """
+    record = _object(raw, "an audit record", where)
+    at = _when(record, "execution_time", where, required=True)
+    root = _object(record.get("root_resource"), "an audit record's root resource", where)
+    root_id = _id(root, "an audit record's root resource", where)
+    action = record.get("action")
+    method = _object(record.get("method"), "an audit record's method", where)
+    method_type = METHODS.get(method.get("type"), "other")
+    actors = _references(record.get("actors"), "audit record actors", where)
+    actor = actors[0] if actors else {}
+    actor_type = ACTOR_TYPES.get(actor.get("type"), "")
+    if method_type == "identity_provider":
+        # Provisioned by the identity provider: SCIM when it says so, else SSO (JIT).
+        name = f"{actor.get('summary') or ''}".lower()
+        actor_type = "scim" if "scim" in name else "sso"
+    elif not actor_type:
+        actor_type = "api_token" if method_type == "api_token" else "other"
+    who = dict(
+        at=at,
+        actor_name=_storable(actor["summary"]) if isinstance(actor.get("summary"), str) else "",
+        actor_type=actor_type,
+        method=method_type,
+    )
+    details = record.get("details")
+    details = _object(details, "an audit record's details", where) if details is not None else {}
+    fields = _references(details.get("fields"), "audit record fields", where)
+    kind_of_root = root.get("type")
+    if kind_of_root == "user_reference":
+        if action == "create":
+            return [Attribution(root_id, "added", **who)]
+        if action == "delete":
+            return [Attribution(root_id, "removed", **who)]
+        kinds = dict.fromkeys(USER_FIELD_KINDS[f.get("name")] for f in fields if f.get("name") in USER_FIELD_KINDS)
+        return [Attribution(root_id, kind, **who) for kind in kinds]
+    if kind_of_root == "team_reference":
+        users: dict[str, None] = {}
+        for reference in _references(details.get("references"), "audit record references", where):
+            for side in ("added", "removed"):
+                for ref in _references(reference.get(side), "audit record references", where):
+                    if ref.get("type") == "user_reference":
+                        users[_id(ref, "a referenced user", where)] = None
+        resource = details.get("resource")
+        if isinstance(resource, dict) and resource.get("type") == "user_reference":
+            users[_id(resource, "an audit record's resource", where)] = None
+        return [Attribution(user_id, "team_role_changed", team_id=root_id, **who) for user_id in users]
+    return []
+
+
+# --- Who is on call (/oncalls) -------------------------------------------------------------
+
+
+def on_call_entry(raw: Any, where: str) -> OnCallEntry:
+    entry = _object(raw, "an on-call entry", where)
+    user = _object(entry.get("user"), "an on-call entry's user", where)
+    policy = _object(entry.get("escalation_policy"), "an on-call entry's escalation policy", where)
+    level = entry.get("escalation_level")
+    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+        raise _fail("an 'escalation_level' that is not a level", where)
+    schedule = entry.get("schedule")
+    schedule = _object(schedule, "an on-call entry's schedule", where) if schedule is not None else {}
+    return OnCallEntry(
+        account_id=_id(user, "an on-call entry's user", where),
+        policy_id=_id(policy, "an on-call entry's escalation policy", where),
+        policy_name=_text(policy, "summary", where) or policy["id"],
+        level=level,
+        policy_url=_text(policy, "html_url", where),
+        schedule_name=_text(schedule, "summary", where) if schedule else "",
+        starts_at=_when(entry, "start", where),
+        ends_at=_when(entry, "end", where),
+    )

@@ -39,7 +39,10 @@ class Command(BaseCommand):
                 "The demo runs only with DJANGO_DEBUG=true and PAGERDUTY_API_BASE_URL pointing at a "
                 "fake PagerDuty: use `make demo`."
             )
-        tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
+        # The fake's users are at acme.example; its contractors and private addresses are not.
+        tenant, _ = Tenant.objects.get_or_create(
+            slug="demo", defaults={"name": "Demo", "email_domains": "acme.example"}
+        )
         users = [self._user(username, password, tenant, role) for username, password, role in ACCOUNTS]
 
         integration = Integration.objects.filter(tenant=tenant, application__key="pagerduty").first()

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -560,8 +561,11 @@ def test_every_user_holds_one_license_of_their_role_group(dataset):
     for user_id, allocation in dataset.allocations.items():
         role = dataset.users[user_id]["role"]
         group = allocation["license"]["role_group"]
-        assert group == ("Stakeholder" if role in ("read_only_user", "read_only_limited_user", LEGACY_ROLE)
-                         else "FullUser")
+        stakeholder = role in ("read_only_user", "read_only_limited_user", LEGACY_ROLE)
+        if user_id in dataset.full_license_stakeholders:  # a license a reviewer could reclaim
+            assert stakeholder and group == "FullUser"
+            continue
+        assert group == ("Stakeholder" if stakeholder else "FullUser")
     counts = Counter(a["license"]["id"] for a in dataset.allocations.values())
     assert {lic["id"]: lic["current_value"] for lic in dataset.licenses} == dict(counts)
     assert generate_dataset(users=10, teams=1, with_licenses=False).allocations == {}
@@ -595,3 +599,95 @@ def test_command_line_serves_until_sigterm():
         assert process.wait(timeout=10) == 0
         process.stdout.close()
         process.stderr.close()
+
+
+# -- the audit trail and the on-call list ---------------------------------------------------
+AUDIT_FILTER = {"root_resource_types[]": ["users", "teams"]}
+
+
+def test_audit_records_and_oncalls_validate_against_the_rest_spec(rest_spec, api, dataset):
+    from tests.connectors.pagerduty.fake.data import scim_actor, web_actor
+
+    owner = next(iter(dataset.users.values()))
+    dataset.actor = web_actor(owner)
+    user = dataset.add_user(name="Audit Trail", role="user")
+    dataset.set_role(user["id"], "admin")
+    dataset.actor = scim_actor()
+    dataset.set_email(user["id"], "audit.trail@acme.example")
+    dataset.set_team_role(next(iter(dataset.teams)), user["id"], "manager")
+
+    since = "2000-01-01T00:00:00Z"
+    records = api("/audit/records", limit=100, since=(datetime.now(timezone.utc) - timedelta(days=30)).isoformat(),
+                  **AUDIT_FILTER)
+    assert records.status_code == 200
+    validate(rest_spec, records)
+    body = records.json()
+    newest = body["records"][0]
+    assert newest["root_resource"]["type"] == "team_reference"  # newest first
+    assert newest["method"]["type"] == "identity_provider"
+    assert api("/audit/records", since=since, **AUDIT_FILTER).status_code == 400  # more than 31 days
+
+    oncalls = api("/oncalls", limit=100, offset=0, total="true")
+    assert oncalls.status_code == 200
+    validate(rest_spec, oncalls)
+    entries = oncalls.json()["oncalls"]
+    assert entries and oncalls.json()["total"] == len(entries) == len(dataset.on_call_entries())
+    assert {entry["escalation_level"] for entry in entries} >= {1, 2}
+
+
+def test_audit_records_page_on_a_cursor_newest_first(api, dataset):
+    for number in range(130):
+        dataset.record({"id": f"PU{number:05d}", "type": "user_reference", "summary": f"U{number}"}, "create")
+    pages, params = [], {"limit": 100, **AUDIT_FILTER}
+    while True:
+        body = api("/audit/records", **params).json()
+        pages.append(body["records"])
+        if not body["next_cursor"]:
+            break
+        params["cursor"] = body["next_cursor"]
+    listed = [record["id"] for page in pages for record in page]
+    assert [len(page) for page in pages] == [100, len(listed) - 100]
+    assert len(listed) == len(set(listed)) >= 130
+    times = [record["execution_time"] for page in pages for record in page]
+    assert times == sorted(times, reverse=True)
+    # Only the types asked for: no team record when only users are asked for.
+    users_only = api("/audit/records", limit=100, **{"root_resource_types[]": "users"}).json()["records"]
+    assert {record["root_resource"]["type"] for record in users_only} == {"user_reference"}
+
+
+def test_plan_gated_audit_and_oncall_answers_validate(rest_spec, fake, api):
+    fake.audit_ability = False
+    no_audit = api("/audit/records", **AUDIT_FILTER)
+    assert no_audit.status_code == 402 and error_of(no_audit)["code"] == 2012
+    validate(rest_spec, no_audit)
+    fake.audit_ability, fake.audit_permission = True, False
+    forbidden = api("/audit/records", **AUDIT_FILTER)
+    assert forbidden.status_code == 403 and error_of(forbidden)["code"] == 2010
+    validate(rest_spec, forbidden)
+
+    fake.oncalls_permission = False
+    no_oncalls = api("/oncalls")
+    assert no_oncalls.status_code == 403
+    validate(rest_spec, no_oncalls)
+    # PagerDuty's spec lists no 402 for /oncalls; the fake answers a plan without it the way
+    # it answers every other ability (the same error object as the teams' 402).
+    fake.oncalls_permission, fake.oncalls_ability = True, False
+    no_plan = api("/oncalls")
+    assert no_plan.status_code == 402 and set(error_of(no_plan)) == {"message", "code", "errors"}
+
+
+def test_generated_datasets_hold_outside_emails_audit_records_and_on_call_levels():
+    dataset = generate_dataset(users=300, teams=12, seed=0)
+    domains = {user["email"].rsplit("@", 1)[1] for user in dataset.users.values()}
+    assert {"acme.example", "contractor.example", "gmail.com"} <= domains
+    assert all(lic["valid_roles"] for lic in dataset.licenses)
+    assert dataset.full_license_stakeholders
+    records = dataset.audit_records_between(since=None, until=None)
+    actors = {record["method"]["type"] for record in records}
+    assert {"browser", "api_token", "identity_provider"} <= actors
+    admin = list(dataset.users.values())[1]
+    made_admin = [r for r in records if r["root_resource"]["id"] == admin["id"]]
+    assert made_admin[0]["details"]["fields"][0]["value"] == "admin"
+    assert made_admin[0]["method"]["type"] == "api_token"
+    levels = Counter((entry["escalation_policy"]["id"], entry["escalation_level"]) for entry in dataset.on_call_entries())
+    assert 1 in levels.values()  # some level rests on one person

@@ -121,6 +121,11 @@ def assert_storable(value, *, model=None, field: str | None = None) -> None:
 
 def assert_valid_fields(kind: str, fields: dict) -> None:
     for name, value in fields.items():
+        if name == "valid_roles":  # a JSON list of the license's roles
+            assert isinstance(value, list), value
+            for role in value:
+                assert_storable(role)
+            continue
         assert_storable(value, model=COLUMNS[kind], field=name)
     assert fields["external_id"]
 

@@ -78,5 +78,5 @@ class RosterConnector(Connector):
     def validate_credentials(self, *, configuration: Configuration) -> None:
         RosterFetcher(configuration=configuration).get("/people")
 
-    def fetcher(self, *, configuration: Configuration, progress: Progress | None = None) -> RosterFetcher:
+    def fetcher(self, *, configuration: Configuration, progress: Progress | None = None, since=None) -> RosterFetcher:
         return RosterFetcher(configuration=configuration)

@@ -6,6 +6,7 @@ kind, so the server can serialise them as they are and tests can compare against
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import random
@@ -126,6 +127,40 @@ def _license_reference(lic: dict[str, Any]) -> dict[str, Any]:
     return {k: lic[k] for k in ("id", "type", "name", "summary", "description", "role_group", "valid_roles")}
 
 
+AUDIT_MAX_DAYS = 31
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def web_actor(user: dict[str, Any]) -> dict[str, Any]:
+    """A person in the web app, as an audit record names them."""
+    return {"actors": [user_reference(user)], "method": {"type": "browser", "truncated_token": None}}
+
+
+def api_token_actor(name: str = "Terraform Cloud", token: str = "3xyz") -> dict[str, Any]:
+    """An API key, as an audit record names it."""
+    key_id = "PKEY" + "".join(c for c in name.upper() if c.isalnum())[:3].ljust(3, "X")
+    return {
+        "actors": [{"id": key_id, "type": "api_key_reference", "summary": name, "self": None, "html_url": None}],
+        "method": {"type": "api_token", "truncated_token": token},
+    }
+
+
+def scim_actor(name: str = "Okta SCIM provisioning") -> dict[str, Any]:
+    """The identity provider's SCIM provisioning."""
+    return {
+        "actors": [{"id": "PAPPSCM", "type": "app_reference", "summary": name, "self": None, "html_url": None}],
+        "method": {"type": "identity_provider", "truncated_token": None},
+    }
+
+
+def sso_actor() -> dict[str, Any]:
+    """Just-in-time provisioning at an SSO login: no actor of its own."""
+    return {"actors": [], "method": {"type": "identity_provider", "truncated_token": None}}
+
+
 @functools.lru_cache(maxsize=4096)
 def _email_local_part(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name.replace("Đ", "D").replace("đ", "d").replace("ł", "l")
@@ -151,6 +186,14 @@ class Dataset:
     licenses: list[dict[str, Any]] = field(default_factory=list)
     allocations: dict[str, dict[str, Any]] = field(default_factory=dict)
     scim_ids: dict[str, str] = field(default_factory=dict)
+    # The audit trail, oldest first (served newest first); mutation helpers add to it as
+    # `actor` (who makes the changes: see web_actor, api_token_actor, scim_actor, sso_actor).
+    audit_records: list[dict[str, Any]] = field(default_factory=list)
+    actor: dict[str, Any] = field(default_factory=lambda: api_token_actor("Fake automation", "fake"))
+    # Escalation policies: {"id", "name", "levels": [[(user id, schedule name or None), ...], ...]}.
+    escalation_policies: list[dict[str, Any]] = field(default_factory=list)
+    # Stakeholders still holding a full-user license (made stakeholders, license kept).
+    full_license_stakeholders: set[str] = field(default_factory=set)
     seed: int = 0
     # The server reads under this lock, so tests may mutate while it serves.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -177,10 +220,11 @@ class Dataset:
                 self._team_list = list(self.teams.values())
             return self._team_list
 
-    def minimum_requests(self, *, page_size: int = 100) -> int:
+    def minimum_requests(self, *, page_size: int = 100, audit_since: datetime | None = None) -> int:
         """The fewest requests a full sync of this account needs (the formula of
         integrations/connectors/pagerduty/fetch.py): users, teams and allocation pages, at
-        least one members page per team, and one /licenses request."""
+        least one members page per team, one /licenses request, the pages of the audit trail
+        since `audit_since` (a first sync: the last 31 days) and of who is on call."""
 
         def pages(n: int) -> int:
             return max(1, math.ceil(n / page_size))
@@ -192,7 +236,77 @@ class Dataset:
                 + sum(pages(len(roster)) for roster in self.members.values())
                 + 1
                 + pages(len(self.allocations))
+                + pages(len(self.audit_records_between(since=audit_since, until=None)))
+                + pages(len(self.on_call_entries()))
             )
+
+    def audit_records_between(self, *, since: datetime | None, until: datetime | None,
+                              root_types: frozenset[str] = frozenset({"users", "teams"})) -> list[dict[str, Any]]:
+        """Records of `root_types` from `since` (default: 31 days ago) to `until`, newest first."""
+        now = datetime.now(timezone.utc)
+        since = since or now - timedelta(days=AUDIT_MAX_DAYS) + timedelta(minutes=5)
+        until = until or now
+        types = {f"{kind[:-1]}_reference" for kind in root_types}
+        with self.lock:
+            chosen = [
+                record for record in self.audit_records
+                if since <= datetime.fromisoformat(record["execution_time"]) <= until
+                and record["root_resource"]["type"] in types
+            ]
+        return chosen[::-1]
+
+    def on_call_entries(self) -> list[dict[str, Any]]:
+        """Who is on call now, every policy and level, as /oncalls lists them."""
+        now = datetime.now(timezone.utc)
+        start, end = _iso(now - timedelta(days=2)), _iso(now + timedelta(days=5))
+        entries = []
+        with self.lock:
+            for policy in self.escalation_policies:
+                reference = {
+                    "id": policy["id"], "type": "escalation_policy_reference", "summary": policy["name"],
+                    "self": f"{API_URL}/escalation_policies/{policy['id']}",
+                    "html_url": f"{WEB_URL}/escalation_policies/{policy['id']}",
+                }
+                for level, targets in enumerate(policy["levels"], start=1):
+                    for user_id, schedule in targets:
+                        user = self.users.get(user_id)
+                        if user is None:
+                            continue
+                        entry: dict[str, Any] = {
+                            "escalation_policy": reference, "escalation_level": level,
+                            "user": user_reference(user),
+                        }  # a direct target has no schedule (the spec's schedule is not nullable)
+                        if schedule is not None:
+                            schedule_id = "PS" + policy["id"][2:] + str(level)
+                            entry["schedule"] = {
+                                "id": schedule_id, "type": "schedule_reference", "summary": schedule,
+                                "self": f"{API_URL}/schedules/{schedule_id}",
+                                "html_url": f"{WEB_URL}/schedules/{schedule_id}",
+                            }
+                            entry["start"], entry["end"] = start, end
+                        entries.append(entry)
+        return entries
+
+    def record(self, root: dict[str, Any], action: str, *, fields: list[dict[str, Any]] | None = None,
+               references: list[dict[str, Any]] | None = None, resource: dict[str, Any] | None = None,
+               by: dict[str, Any] | None = None, at: datetime | None = None) -> dict[str, Any]:
+        """Add an audit record of `action` on `root` (a user or team reference) made `by` an actor."""
+        with self.lock:
+            number = len(self.audit_records) + 1
+            by = by or self.actor
+            record = {
+                "id": f"R{number:06d}{self.seed:04d}",
+                "self": None,
+                "execution_time": _iso(at or datetime.now(timezone.utc)),
+                "execution_context": {"request_id": f"req-{number}", "remote_address": "192.0.2.10"},
+                "actors": by["actors"],
+                "method": by["method"],
+                "root_resource": root,
+                "action": action,
+                "details": {"resource": resource or root, "fields": fields, "references": references},
+            }
+            bisect.insort(self.audit_records, record, key=lambda r: r["execution_time"])
+            return record
 
     def team_members(self, team_id: str) -> list[tuple[str, str]]:
         """[(user id, team role)] of a team, in listing order."""
@@ -248,11 +362,13 @@ class Dataset:
             self.scim_ids[user_id] = self._new_scim_id()
             self._allocate(user)
             self._changed()
+            self.record(user_reference(user), "create")
             return user
 
     def remove_user(self, user_id: str) -> dict[str, Any]:
         with self.lock:
             user = self.users.pop(user_id)
+            self.record(user_reference(user), "delete")
             for team_ref in user["teams"]:
                 self.members[team_ref["id"]].pop(user_id, None)
             self._deallocate(user_id)
@@ -280,6 +396,9 @@ class Dataset:
     def set_role(self, user_id: str, role: str) -> None:
         with self.lock:
             user = self.users[user_id]
+            if user["role"] != role:
+                self.record(user_reference(user), "update",
+                            fields=[{"name": "role", "value": role, "before_value": user["role"]}])
             user["role"] = role
             current = self.license_for_user(user_id)
             if current is not None and role not in current["valid_roles"]:
@@ -288,7 +407,11 @@ class Dataset:
 
     def set_email(self, user_id: str, email: str) -> None:
         with self.lock:
-            self.users[user_id]["email"] = email
+            user = self.users[user_id]
+            if user["email"] != email:
+                self.record(user_reference(user), "update",
+                            fields=[{"name": "email", "value": email, "before_value": user["email"]}])
+            user["email"] = email
 
     def set_team_role(self, team_id: str, user_id: str, role: str | None) -> None:
         """Put a user on a team with ``role``, change the role, or (None) take them off."""
@@ -296,6 +419,13 @@ class Dataset:
             team = self.teams[team_id]
             user = self.users[user_id]
             roster = self.members[team_id]
+            before = roster.get(user_id)
+            if before != role:
+                reference = user_reference(user)
+                self.record(_team_reference(team), "update", resource=reference,
+                            fields=[{"name": "role", "value": role, "before_value": before}],
+                            references=[{"name": "members", "added": [reference] if before is None else [],
+                                         "removed": [reference] if role is None else []}])
             if role is None:
                 if roster.pop(user_id, None) is not None:
                     user["teams"] = [t for t in user["teams"] if t["id"] != team_id]
@@ -361,8 +491,9 @@ class Dataset:
             return candidates[1]
         return candidates[0]
 
-    def _allocate(self, user: dict[str, Any], allocated_at: str | None = None) -> None:
-        lic = self._pick_license(user)
+    def _allocate(self, user: dict[str, Any], allocated_at: str | None = None,
+                  lic: dict[str, Any] | None = None) -> None:
+        lic = lic or self._pick_license(user)
         if lic is None:
             return
         self.allocations[user["id"]] = {
@@ -431,7 +562,7 @@ def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bo
         user = ds._make_user(
             user_id,
             name=name,
-            email=f"{_email_local_part(name)}.{index}@acme.example",
+            email=f"{_email_local_part(name)}.{index}@{_email_domain(index)}",
             role=_role_for(index, users, rng),
             # Index 2 and about one in seven others have no job title.
             job_title=None if index == 2 or rng.random() < 0.15 else rng.choice(_JOB_TITLES),
@@ -445,7 +576,12 @@ def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bo
         ds.scim_ids[user_id] = ds._new_scim_id()
         user_list.append(user)
         allocated_at = (_EPOCH + timedelta(hours=index)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ds._allocate(user, allocated_at)
+        full = next((lic for lic in ds.licenses if lic["role_group"] == "FullUser"), None)
+        if full is not None and user["role"] in STAKEHOLDER_ROLES and index % 6 == 1:
+            ds._allocate(user, allocated_at, full)  # a stakeholder that still holds a full seat
+            ds.full_license_stakeholders.add(user_id)
+        else:
+            ds._allocate(user, allocated_at)
 
     # Seats left over once everyone holds one (None: unlimited).
     for lic, spec in zip(ds.licenses, _LICENSES):
@@ -471,7 +607,60 @@ def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bo
             roster[member["id"]] = _team_role_for(member, position, rng)
             # One shared reference object per team keeps 50k-user datasets small.
             member["teams"].append(reference)
+    _generate_on_call(ds, user_list, teams)
+    _generate_audit_trail(ds, user_list)
     return ds
+
+
+def _email_domain(index: int) -> str:
+    """Most users at the company's domain; a contractor now and then, one private address."""
+    if index == 9:
+        return "gmail.com"
+    return "contractor.example" if index % 40 == 13 else "acme.example"
+
+
+def _generate_on_call(ds: Dataset, users: list[dict[str, Any]], teams: int) -> None:
+    """Escalation policies of two or three levels over responders: a schedule's person at
+    level 1, direct targets above; some levels rest on one person alone. Own random stream,
+    so the rest of the dataset is as it was."""
+    rng = random.Random(f"{ds.seed}-oncall")
+    responders = [u["id"] for u in users if u["role"] in ("owner", "admin", "user", "limited_user")]
+    if not responders:
+        return
+    for index in range(max(1, teams // 2) if users else 0):
+        policy_id = "PE" + "".join(rng.choices(_ID_ALPHABET, k=5))
+        word = _TEAM_WORDS[index % len(_TEAM_WORDS)]
+        levels = [[(rng.choice(responders), f"{word} primary rotation")]]
+        levels.append([(user_id, None) for user_id in dict.fromkeys(rng.choices(responders, k=rng.choice((1, 2))))])
+        if rng.random() < 0.5:
+            levels.append([(rng.choice(responders), None)])
+        ds.escalation_policies.append({"id": policy_id, "name": f"{word} escalation", "levels": levels})
+
+
+def _generate_audit_trail(ds: Dataset, users: list[dict[str, Any]]) -> None:
+    """Recent role changes and new users, made in the web app, by API tokens and by SCIM.
+
+    The first Global Admin (index 1) was made one three days ago by an API token: the kind
+    of change a reviewer should see first. Times are relative to now (the trail covers the
+    last 20 days), content depends on the seed alone."""
+    if len(users) < 2:
+        return
+    rng = random.Random(f"{ds.seed}-audit")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    owner = users[0]
+    actors = (web_actor(owner), api_token_actor(), scim_actor(), web_actor(owner), sso_actor())
+    ds.record(user_reference(users[1]), "update", by=api_token_actor(),
+              fields=[{"name": "role", "value": users[1]["role"], "before_value": "user"}],
+              at=now - timedelta(days=3, hours=2))
+    for user in users[2:]:
+        draw = rng.random()
+        at = now - timedelta(hours=rng.randint(1, 20 * 24))
+        if draw < 0.06:
+            before = rng.choice([role for role in ROLES[1:] if role != user["role"]])
+            ds.record(user_reference(user), "update", by=rng.choice(actors), at=at,
+                      fields=[{"name": "role", "value": user["role"], "before_value": before}])
+        elif draw < 0.09:
+            ds.record(user_reference(user), "create", by=rng.choice(actors), at=at)
 
 
 def _team_role_for(user: dict[str, Any], position: int, rng: random.Random) -> str:
@@ -483,6 +672,7 @@ def _team_role_for(user: dict[str, Any], position: int, rng: random.Random) -> s
 
 
 __all__ = [
+    "web_actor", "api_token_actor", "scim_actor", "sso_actor",
     "Dataset", "generate_dataset", "ROLES", "LEGACY_ROLE", "TEAM_ROLES", "SPECIAL_NAMES",
     "SPECIAL_TEAM_NAME", "user_reference", "API_URL", "WEB_URL",
 ]

@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -130,6 +131,8 @@ class FakePagerDuty:
                  port: int = 0, offset_cap: int | None = 10000, latency: float = 0.0,
                  scim_enabled: bool = True, teams_ability: bool = True,
                  licenses_permission: bool = True) -> None:
+        # Plan and key switches of the audit trail and the on-call list: False answers 402
+        # (the plan lacks it) or 403 (the key may not read it).
         self.dataset = dataset
         self.token = token
         self.host = host
@@ -140,6 +143,10 @@ class FakePagerDuty:
         self.scim_enabled = scim_enabled
         self.teams_ability = teams_ability
         self.licenses_permission = licenses_permission
+        self.audit_ability = True
+        self.audit_permission = True
+        self.oncalls_ability = True
+        self.oncalls_permission = True
         # SCIM drift: resources listed after the account's users (e.g. deactivated users,
         # {"userName": ..., "active": False}), and how a user's userName is spelled.
         self.scim_extra: list[dict[str, Any]] = []
@@ -169,6 +176,8 @@ class FakePagerDuty:
             Route(re.compile(r"/teams/(?P<id>[^/]+)/members"), self._list_members, collection="members"),
             Route(re.compile(r"/licenses"), self._list_licenses, collection="licenses"),
             Route(re.compile(r"/license_allocations"), self._list_allocations, collection="license_allocations"),
+            Route(re.compile(r"/audit/records"), self._list_audit_records, collection="records"),
+            Route(re.compile(r"/oncalls"), self._list_oncalls, collection="oncalls"),
             Route(re.compile(r"/scim/v2/Users"), self._scim_list_users, scim=True, collection="Resources"),
             Route(re.compile(r"/scim/v2/Users/(?P<id>[^/]+)"), self._scim_get_user, scim=True),
         ]
@@ -563,6 +572,40 @@ class FakePagerDuty:
         with self.dataset.lock:
             return _encode(self._page(params, list(self.dataset.allocations.values()), "license_allocations"))
 
+    def _list_audit_records(self, params: dict[str, list[str]]) -> bytes:
+        """Newest first, cursor paged (the cursor is the next record's position)."""
+        if not self.audit_ability:
+            raise ApiError(402, errors=["This account's plan does not include the audit trail"])
+        if not self.audit_permission:
+            raise ApiError(403, errors=["Only admins, owners and global API keys may read the audit trail"])
+        try:
+            limit = min(MAX_LIMIT, max(1, int(_first(params, "limit", str(DEFAULT_LIMIT)))))
+            cursor = _first(params, "cursor", "")
+            position = int(cursor[1:]) if cursor else 0
+            since = _when(_first(params, "since", ""))
+            until = _when(_first(params, "until", ""))
+        except ValueError:
+            raise ApiError(400, errors=["limit, cursor, since and until must be valid"]) from None
+        now = datetime.now(timezone.utc)
+        since = since or now - timedelta(hours=24)  # PagerDuty's default: the past 24 hours
+        if (until or now) - since > timedelta(days=31):
+            raise ApiError(400, errors=["The date range may not be longer than 31 days"])
+        kinds = frozenset(params.get("root_resource_types[]", [])) or frozenset(
+            {"users", "teams", "schedules", "escalation_policies", "services"}
+        )
+        records = self.dataset.audit_records_between(since=since, until=until, root_types=kinds)
+        chunk = records[position:position + limit]
+        more = position + limit < len(records)
+        return _encode({"records": chunk, "limit": limit,
+                        "next_cursor": f"c{position + limit}" if more else None})
+
+    def _list_oncalls(self, params: dict[str, list[str]]) -> bytes:
+        if not self.oncalls_ability:
+            raise ApiError(402, errors=["This account's plan does not include on-call schedules"])
+        if not self.oncalls_permission:
+            raise ApiError(403, errors=["The API key may not read on-calls"])
+        return _encode(self._page(params, self.dataset.on_call_entries(), "oncalls"))
+
     # -- SCIM handlers ------------------------------------------------------------------
     def _require_scim(self) -> None:
         if not self.scim_enabled:
@@ -616,6 +659,13 @@ class FakePagerDuty:
             if user is None:
                 raise ApiError(404, "User not found")
             return _encode(self._scim_user(user))
+
+
+def _when(value: str) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _first(params: dict[str, list[str]], name: str, default: str) -> str:
