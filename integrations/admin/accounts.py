@@ -27,6 +27,7 @@ from integrations.admin.html import (
     change_row,
     changes_url,
     findings_html,
+    on_call_html,
     role_html,
     safe_link,
     table,
@@ -113,24 +114,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     @admin.display(description="On call")
     def on_call_table(self, obj):
         """Where the account is on call now, and what revoking it would leave empty."""
-        entries = findings.on_call_of(account_ids=[obj.pk]).get(obj.pk, [])
-        rows = [
-            (
-                safe_link(entry.policy_url, entry.policy_name) if entry.policy_url else entry.policy_name,
-                f"level {entry.level}",
-                entry.schedule_name or "direct target",
-                "on call now" if entry.on_call_now else "later",
-                badge(f"revoking leaves level {entry.level} without anyone", "pd-privileged sole-on-call")
-                if entry.sole
-                else f"{entry.others} other{'s' if entry.others != 1 else ''} on call",
-            )
-            for entry in entries
-        ]
-        return table(
-            ["Escalation policy", "Level", "Through", "When", "If revoked"],
-            rows,
-            "Not on call for any escalation policy (as of the last sync that could read it).",
-        )
+        return on_call_html(findings.on_call_of(account_ids=[obj.pk]).get(obj.pk, []))
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -136,6 +136,27 @@ def findings_html(names: list[str]):
     )
 
 
+def on_call_html(entries: list):
+    """Where an account is on call, and what revoking it would leave without anyone."""
+    rows = [
+        (
+            safe_link(entry.policy_url, entry.policy_name) if entry.policy_url else entry.policy_name,
+            f"level {entry.level}",
+            entry.schedule_name or "direct target",
+            "on call now" if entry.on_call_now else "later",
+            badge(f"revoking leaves level {entry.level} without anyone", "pd-privileged sole-on-call")
+            if entry.sole
+            else f"{entry.others} other{'s' if entry.others != 1 else ''} on call",
+        )
+        for entry in entries
+    ]
+    return table(
+        ["Escalation policy", "Level", "Through", "When", "If revoked"],
+        rows,
+        "Not on call for any escalation policy (as of the last sync that could read it).",
+    )
+
+
 def run_html(change: AccountChange):
     return format_html(
         '<a href="{}">{}</a>',

@@ -17,14 +17,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from integrations import findings
 from integrations.admin import freshness
 from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, tenants_with_role
-from integrations.admin.html import badge, role_html, safe_link
+from integrations.admin.html import badge, findings_html, on_call_html, role_html, safe_link
 from integrations.admin.pagination import LookAheadCountMixin
 from integrations.admin.reviews import READERS, items_url
 from integrations.reviews import selectors, services
 from integrations.reviews.forms import DecisionForm
-from integrations.reviews.models import AccessReview, ReviewDecision, ReviewItem
+from integrations.reviews.models import ReviewDecision, ReviewItem
 
 
 def teams_html(teams, roles):
@@ -124,9 +125,11 @@ class ReviewItemAdmin(LookAheadCountMixin, TenantScopedAdmin):
     @admin.display(description="Account", ordering="account_name")
     def account_column(self, obj):
         privileged = format_html(" {}", badge("privileged", "pd-privileged")) if obj.privileged else ""
+        found = format_html(" {}", findings_html(obj.findings)) if obj.findings else ""
         return format_html(
-            '<a href="{}">{}</a>{}<br><span class="pd-quiet">{}</span>',
-            reverse("admin:integrations_reviewitem_change", args=[obj.pk]), obj.account_name, privileged, obj.account_email,
+            '<a href="{}">{}</a>{}{}<br><span class="pd-quiet">{}</span>',
+            reverse("admin:integrations_reviewitem_change", args=[obj.pk]),
+            obj.account_name, privileged, found, obj.account_email,
         )
 
     @admin.display(description="Access when the review opened")
@@ -220,6 +223,11 @@ class ReviewItemAdmin(LookAheadCountMixin, TenantScopedAdmin):
             "why_not": _why_not(item, request.user) if not may_decide else "",
             "frozen": self.frozen_column(item),
             "today": self.today_column(item),
+            "findings": findings_html(item.findings),
+            # Today's on-call duties: what a revoke would break.
+            "on_call": on_call_html(findings.on_call_of(account_ids=[item.account_id]).get(item.account_id, []))
+            if item.account_id
+            else "-",
             "role_of": roles.display,
             "history": list(ReviewDecision.objects.filter(item=item).select_related("decided_by")),
             "link": safe_link(item.html_url, "Open user"),

@@ -92,6 +92,8 @@ class ReviewItem(models.Model):
     license_name = models.TextField("license", blank=True)
     invitation_pending = models.BooleanField(default=False)
     privileged = models.BooleanField(default=False)
+    findings = models.JSONField(default=list, blank=True, help_text="The account's findings when the review opened.")
+    finding_count = models.PositiveSmallIntegerField(default=0, editable=False)  # for "riskiest first"
 
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="review_items"
@@ -115,11 +117,13 @@ class ReviewItem(models.Model):
 
     class Meta:
         # Riskiest first.
-        ordering = ["-privileged", "account_name", "id"]
+        ordering = ["-privileged", "-finding_count", "account_name", "id"]
         verbose_name = "review item"
         verbose_name_plural = "Review items"
         indexes = [
-            models.Index(fields=["review", "-privileged", "account_name", "id"], name="reviewitem_order_idx"),
+            models.Index(
+                fields=["review", "-privileged", "-finding_count", "account_name", "id"], name="reviewitem_order_idx"
+            ),
             models.Index(fields=["reviewer", "review"], name="reviewitem_reviewer_idx"),
             models.Index(fields=["review", "decision"], name="reviewitem_decision_idx"),
             models.Index(fields=["remediation"], name="reviewitem_remediation_idx"),

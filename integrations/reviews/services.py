@@ -18,6 +18,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_q.models import Schedule
 
+from integrations import findings
 from integrations import selectors as account_selectors
 from integrations.batching import chunked
 from integrations.models import (
@@ -29,8 +30,7 @@ from integrations.models import (
     TenantMembership,
 )
 from integrations.reviews.models import AccessReview, ReviewDecision, ReviewItem
-from integrations.sync.write import _insert_rows as insert_rows
-from integrations.sync.write import _use_sqlite_variable_limit as use_sqlite_variable_limit
+from integrations.sync.write import insert_rows, use_sqlite_variable_limit
 
 BATCH_SIZE = 1000
 Decision = ReviewItem.Decision
@@ -41,14 +41,15 @@ REPEAT_TASK = "integrations.reviews.tasks.open_next_review"
 # What an account's frozen access is read from, as plain values.
 ACCOUNT_COLUMNS = (
     "id", "external_id", "name", "email", "html_url", "role", "invitation_pending", "license__name",
+    "license_id", "license__role_group",
 )
 
 # An item as opening writes it, in plain multi-row INSERTs as the sync engine writes accounts:
 # bulk_create spent most of the time of a 100,000-account review preparing values in Python.
 ITEM_COLUMNS = (
     "review", "account", "account_external_id", "account_name", "account_email", "html_url", "role",
-    "teams", "license_name", "invitation_pending", "privileged", "reviewer", "decision", "new_role",
-    "comment", "remediation",
+    "teams", "license_name", "invitation_pending", "privileged", "findings", "finding_count", "reviewer",
+    "decision", "new_role", "comment", "remediation",
 )
 
 
@@ -127,6 +128,7 @@ def open_review(
         raise ValidationError("Repeat every: at least 1 day.")
     reviewers = _check_reviewers(integration=integration, reviewers=reviewers)
     roles = integration.roles
+    finding_scope = findings.scope_for(integrations=[integration])
     use_sqlite_variable_limit()
     with transaction.atomic():
         review = AccessReview.objects.create(
@@ -159,16 +161,21 @@ def open_review(
             ):
                 teams.setdefault(account_id, []).append({"team": team_name, "role": team_role})
             rows = []
-            for account_id, external_id, name_, email, html_url, role, pending, license_name in chunk:
+            for account_id, external_id, name_, email, html_url, role, pending, license_name, license_id, role_group in chunk:
                 account_teams = teams.get(account_id, [])
                 reviewer = _assign(reviewers, turn, email, fallback=opened_by)
                 turn += 1
                 privileged = roles.is_privileged(role) or any(
                     t["role"] in roles.privileged_team_roles for t in account_teams
                 )
+                found = findings.findings_of(
+                    scope=finding_scope, integration_id=integration.pk, email=email, role=role,
+                    invitation_pending=pending, has_license=license_id is not None,
+                    license_role_group=role_group, removed=False,
+                )
                 rows.append((
                     review.pk, account_id, external_id, name_, email, html_url, role,
-                    json.dumps(account_teams), license_name or "", pending, privileged,
+                    json.dumps(account_teams), license_name or "", pending, privileged, json.dumps(found), len(found),
                     reviewer.pk if reviewer is not None else None, "", "", "", Remediation.NOT_NEEDED,
                 ))
             insert_rows(ReviewItem, ITEM_COLUMNS, rows)

@@ -22,7 +22,7 @@ BATCH_SIZE = 1000
 CHANGE_VALUE_MAX_LENGTH = AccountChange._meta.get_field("old_value").max_length
 
 
-def _use_sqlite_variable_limit() -> None:
+def use_sqlite_variable_limit() -> None:
     """Let Django batch 1000 rows on SQLite too.
 
     Django 5.2 assumes SQLite's old limit of 999 variables per statement (71 accounts per
@@ -36,7 +36,7 @@ def _use_sqlite_variable_limit() -> None:
     connection.features.max_query_params = max(limit, 999)
 
 
-def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """INSERT `rows` (values of `columns`, in order), as many rows per statement as the
     database takes (up to BATCH_SIZE).
 
@@ -80,7 +80,7 @@ def _insert_new_accounts(plan: SyncPlan, run: SyncRun, account_pks: dict[str, in
     integration, users = plan.integration, plan.snapshot.users
     now = connection.ops.adapt_datetimefield_value(plan.now)
     for chunk in chunked(plan.accounts_new, BATCH_SIZE):
-        _insert_rows(SyncedAccount, NEW_ACCOUNT_COLUMNS, [
+        insert_rows(SyncedAccount, NEW_ACCOUNT_COLUMNS, [
             (
                 integration.pk,
                 external_id,
@@ -95,7 +95,7 @@ def _insert_new_accounts(plan: SyncPlan, run: SyncRun, account_pks: dict[str, in
         SyncedAccount.objects.filter(integration=integration, first_seen_at=plan.now).values_list("external_id", "pk")
     )
     for chunk in chunked(plan.accounts_new, BATCH_SIZE):
-        _insert_rows(AccountChange, CHANGE_COLUMNS, [
+        insert_rows(AccountChange, CHANGE_COLUMNS, [
             (
                 integration.pk,
                 run.pk,
@@ -142,7 +142,7 @@ def _write_on_calls(plan: SyncPlan, account_pks: dict[str, int]) -> None:
 
 def apply_plan(*, plan: SyncPlan, run: SyncRun) -> None:
     """Write `plan`; call inside a transaction."""
-    _use_sqlite_variable_limit()
+    use_sqlite_variable_limit()
     integration, now = plan.integration, plan.now
 
     License.objects.bulk_create(plan.licenses_new, batch_size=BATCH_SIZE)
