@@ -91,7 +91,8 @@ def test_without_redis_url_the_cluster_uses_the_database(tmp_path):
     ("env", "complaint"),
     [
         ({"Q_TIMEOUT": "1500", "Q_RETRY": "1500"}, "Q_RETRY must be larger than Q_TIMEOUT"),
-        ({"Q_TIMEOUT": "1900", "Q_RETRY": "2500"}, "SYNC_STALE_AFTER_SECONDS must be larger than Q_TIMEOUT"),
+        ({"SYNC_HEARTBEAT_TIMEOUT_SECONDS": "0"}, "SYNC_HEARTBEAT_TIMEOUT_SECONDS must be a positive number"),
+        ({"SYNC_STALE_AFTER_SECONDS": "1800"}, "SYNC_STALE_AFTER_SECONDS is gone"),
     ],
 )
 def test_timeouts_that_would_run_a_sync_twice_stop_start_up(env, complaint):
