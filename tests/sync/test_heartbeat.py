@@ -20,7 +20,7 @@ from django.utils import timezone
 from integrations.models import Integration, SyncRun, ThirdPartyApplication
 from integrations.services import add_integration
 from integrations.sync import AlreadySyncing
-from integrations.sync.runner import Heartbeat
+from integrations.sync.heartbeat import Heartbeat
 from tests.conftest import TOKEN, configure, sync
 from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 from tests.sync.test_faults import read_until, start_command
@@ -190,3 +190,17 @@ def test_a_finished_sync_leaves_no_heartbeat_thread(tenant_admin, fake_pagerduty
     assert sync(integration).ok
 
     assert threading.active_count() == before
+
+
+def test_a_lock_without_heartbeat_counts_from_its_start(configured_integration, fake_pagerduty, settings):
+    """A lock taken before heartbeats existed: alive until its start is older than the timeout."""
+    settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS = 120
+    recent = timezone.now() - timedelta(seconds=60)
+    Integration.objects.filter(pk=configured_integration.pk).update(sync_started_at=recent, sync_heartbeat_at=None)
+    with pytest.raises(AlreadySyncing):
+        sync(configured_integration)
+
+    old = timezone.now() - timedelta(seconds=121)
+    Integration.objects.filter(pk=configured_integration.pk).update(sync_started_at=old)
+
+    assert sync(configured_integration).ok
