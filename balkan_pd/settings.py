@@ -4,6 +4,7 @@ Every variable is documented in README.md ("Settings") and `.env.example`.
 """
 
 import os
+import sys
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -253,8 +254,19 @@ except ValueError:
 if STALE_AFTER_HOURS < 1:
     raise ImproperlyConfigured(f"STALE_AFTER_HOURS must be a whole number of hours, 1 or more, got {_stale_after!r}.")
 
-# A sync that has been "Syncing" longer than this is taken as dead (worker killed) and taken over.
-SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=1800)
+# A running sync renews its lock's heartbeat six times per this many seconds; a lock whose
+# heartbeat is older is a dead sync's (worker or machine killed), and the next sync takes it
+# over. A live sync, however long, is never taken over.
+SYNC_HEARTBEAT_TIMEOUT_SECONDS = env.float("SYNC_HEARTBEAT_TIMEOUT_SECONDS", default=120)
+if not SYNC_HEARTBEAT_TIMEOUT_SECONDS > 0:
+    raise ImproperlyConfigured("SYNC_HEARTBEAT_TIMEOUT_SECONDS must be a positive number of seconds.")
+if "SYNC_STALE_AFTER_SECONDS" in os.environ:
+    # An upgrade must not stop on a setting that no longer does anything: say so, and go on.
+    print(
+        "balkan_pd: SYNC_STALE_AFTER_SECONDS is no longer used: a sync's lock is taken over once its "
+        "heartbeat is older than SYNC_HEARTBEAT_TIMEOUT_SECONDS (default 120); remove it.",
+        file=sys.stderr,
+    )
 
 REDIS_URL = env.str("REDIS_URL", default="") or None
 Q_WORKERS = env.int("Q_WORKERS", default=2)
@@ -268,9 +280,8 @@ Q_CLUSTER = {
     # A worker still busy after this is killed; a sync of a very large account stays well inside.
     "timeout": env.int("Q_TIMEOUT", default=1200),
     # ORM broker only: a task not acknowledged in this time (its machine died) is handed out
-    # again. Above `timeout`, so a slow sync is never run twice; below SYNC_STALE_AFTER_SECONDS,
-    # so a redelivered task meets the dead sync's lock and skips, never loops on a sync that
-    # cannot finish in time; the next daily run takes the lock over.
+    # again, and takes the dead sync's lock over (its heartbeat stopped). Above `timeout`, so a
+    # slow sync is never run twice: a sync that outlives `timeout` fails, its task acknowledged.
     "retry": env.int("Q_RETRY", default=1500),
     # A failed sync is recorded (SyncRun, Status Error) and retried by the next daily run or
     # "Sync now", never by the queue: one attempt, and a failure is acknowledged.
@@ -284,10 +295,6 @@ Q_CLUSTER = {
 }
 if not Q_CLUSTER["timeout"] < Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or a running sync is handed out twice.")
-if not Q_CLUSTER["timeout"] < SYNC_STALE_AFTER_SECONDS:
-    raise ImproperlyConfigured(
-        "SYNC_STALE_AFTER_SECONDS must be larger than Q_TIMEOUT, or a live sync could be taken over."
-    )
 if REDIS_URL:
     # django-q2 opens a str with redis.from_url: redis://[:password@]host:port/db, rediss:// for TLS.
     Q_CLUSTER["redis"] = REDIS_URL

@@ -126,9 +126,11 @@ class Integration(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONFIGURED)
     message = models.CharField(max_length=500, blank=True)
     last_synced_at = models.DateTimeField("Last synced", null=True, blank=True)
-    # Set while a sync holds this integration; a value older than SYNC_STALE_AFTER_SECONDS
-    # means the worker died and the next sync may take over.
+    # Set while a sync holds this integration (its lock). The sync renews its heartbeat every
+    # few seconds; one older than SYNC_HEARTBEAT_TIMEOUT_SECONDS means the worker died and the
+    # next sync may take over.
     sync_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Configuration, as the connector's configuration fields name it. Secrets are write-only:
     # encrypted at rest, only their hints (last four characters) are ever shown.

@@ -41,19 +41,26 @@ def integrations_of(*, tenants: QuerySet[Tenant]) -> QuerySet[Integration]:
     )
 
 
-def integrations_to_sync(*, now: datetime | None = None) -> QuerySet[Integration]:
-    """Configured integrations that no live sync holds.
+def sync_lock_free_q(*, now: datetime) -> Q:
+    """Integrations no live sync holds: no lock, or a lock whose heartbeat stopped (its worker died).
 
-    A sync older than SYNC_STALE_AFTER_SECONDS is taken as dead, so its integration is included:
-    the sync runner takes the lock over.
+    A live sync renews its heartbeat every few seconds; without one for
+    SYNC_HEARTBEAT_TIMEOUT_SECONDS, the next sync takes the lock over.
     """
-    now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
+    stale_before = now - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS)
     return (
-        Integration.objects.configured()
-        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale_before))
-        .order_by("id")
+        Q(sync_started_at__isnull=True)
+        | Q(sync_heartbeat_at__lt=stale_before)
+        # A lock taken before heartbeats existed: its start is its last sign of life.
+        | Q(sync_heartbeat_at__isnull=True, sync_started_at__lt=stale_before)
     )
+
+
+def integrations_to_sync(*, now: datetime | None = None) -> QuerySet[Integration]:
+    """Configured integrations that no live sync holds (a dead sync's are included: the sync
+    runner takes their lock over)."""
+    now = now or timezone.now()
+    return Integration.objects.configured().filter(sync_lock_free_q(now=now)).order_by("id")
 
 
 # --- Roles: each application's catalogue, as conditions ----------------------------------

@@ -3,16 +3,30 @@
 Access comes from TenantMembership roles, not Django's model permissions: a tenant admin
 manages their tenant's integrations, a reviewer reads synced data, a superuser sees all.
 Objects of other tenants are outside the queryset, so their URLs answer 404.
+
+A list takes only the query its page offers: its filters, search, ordering and pages.
+Django alone would run any lookup on a model's own fields from the URL (a regex that
+backtracks for minutes on every row, a prefix of a secret's ciphertext); here anything else
+answers 400, and so does a filter value that cannot be one.
 """
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin import SimpleListFilter
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import BadRequest, FieldDoesNotExist, PermissionDenied
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
+from django.utils.text import smart_split
 
 from integrations import selectors
+from integrations.fields import EncryptedSecretsField
 from integrations.models import Tenant, TenantMembership
 from integrations.tenancy import visible_tenants
 
@@ -51,6 +65,58 @@ def has_role(request, roles: frozenset[str]) -> bool:
     return cache[roles]
 
 
+ID_MAX = 2**63 - 1  # the largest id either database stores
+
+
+def is_id(value) -> bool:
+    """An id as the admin's links write it: ASCII digits, within a database integer."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value) is not None and int(value) <= ID_MAX
+
+
+def touches_secret(model, lookup: str) -> bool:
+    """Whether `lookup` (a__b__c) reaches an encrypted secrets field of `model` or a related model."""
+    for part in lookup.split(LOOKUP_SEP):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        if isinstance(field, EncryptedSecretsField):
+            return True
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+class ScopedChangeList(ChangeList):
+    """A list that runs only the filters its page offers.
+
+    What no list filter took from the query string is applied by Django as a lookup: only the
+    admin's `id_lookups` may be. A value a field filter cannot read (a date that is none, a
+    yes/no that is neither) answers 400 rather than Django's redirect to "?e=1".
+    """
+
+    def __init__(self, request, *args, **kwargs):
+        # PostgreSQL takes no NUL in text: a filter or search with one could only fail there.
+        if any("\x00" in value for _key, values in request.GET.lists() for value in values):
+            raise BadRequest("NUL character in the query")
+        super().__init__(request, *args, **kwargs)
+
+    def get_filters(self, request):
+        filters = super().get_filters(request)
+        remaining = filters[2]
+        for key in remaining:
+            if key not in self.model_admin.id_lookups:
+                raise DisallowedModelAdminLookup(f"Filtering by {key} not allowed")
+        return filters
+
+    def get_queryset(self, request, exclude_parameters=None):
+        try:
+            return super().get_queryset(request, exclude_parameters)
+        except IncorrectLookupParameters as error:
+            raise BadRequest("malformed filter value") from error
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Base for every tenant-owned model's admin.
 
@@ -62,6 +128,41 @@ class TenantScopedAdmin(admin.ModelAdmin):
     tenant_path: str = "tenant"
     view_roles: frozenset[str] = frozenset({ADMIN})
     manage_roles: frozenset[str] = frozenset({ADMIN})
+    # Lookups by id that other pages' links put in this list's URL beside its filters.
+    id_lookups: tuple[str, ...] = ()
+
+    def get_changelist(self, request, **kwargs):
+        return ScopedChangeList
+
+    # Each word of a search is one more condition per search field: thousands of them make a
+    # query no database takes ("Expression tree is too large"), so a search has a few at most.
+    max_search_words = 20
+
+    def get_search_results(self, request, queryset, search_term):
+        if sum(1 for _word in smart_split(search_term)) > self.max_search_words:
+            raise BadRequest(f"a search takes at most {self.max_search_words} words")
+        return super().get_search_results(request, queryset, search_term)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Before the filters take their parameters: a list filter's own, or an id lookup.
+        # The ChangeList then refuses whatever a filter did not take (invitation_pending__regex).
+        if touches_secret(self.model, lookup):
+            return False
+        if lookup in self.id_lookups:
+            return is_id(value)
+        return self.list_filter_reads(request, lookup)
+
+    def list_filter_reads(self, request, lookup: str) -> bool:
+        """Whether one of the list's filters reads `lookup` (a field filter: its field's lookups)."""
+        for item in self.get_list_filter(request):
+            if isinstance(item, type) and issubclass(item, SimpleListFilter):
+                if lookup == item.parameter_name:
+                    return True
+                continue
+            field_path = item[0] if isinstance(item, (list, tuple)) else item
+            if isinstance(field_path, str) and lookup.startswith(field_path + LOOKUP_SEP):
+                return True
+        return False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

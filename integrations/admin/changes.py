@@ -36,6 +36,7 @@ class AccountChangeAdmin(ReviewerAdmin):
     # date_hierarchy reads the distinct dates of every change of the tenant on each load.
     search_fields = ("account__name", "account__email", "=account__external_id")
     search_help_text = "Search by the account's name, email or PagerDuty id."
+    id_lookups = ("account__id__exact",)  # an account page's "Every change of this account"
     ordering = ("-created_at", "-id")
     fields = (
         "created_at",

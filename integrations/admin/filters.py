@@ -7,19 +7,37 @@ add conditions to the list's queryset.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import BadRequest
 from django.utils import timezone
 
 from integrations import findings, selectors
-from integrations.admin.base import visible_integrations
+from integrations.admin.base import is_id, visible_integrations
 from integrations.models import ActorType
 
 
 class ScopedFilter(admin.SimpleListFilter):
-    """A list filter that knows its admin (for the viewer's integrations)."""
+    """A list filter that knows its admin (for the viewer's integrations).
+
+    Its value is checked before any query: an id filter (`by_id`) takes ids (the viewer's
+    or not: the list's scope shows nothing of another tenant), other filters one of the
+    choices they offer. Anything else (letters for an id, SQL, a number past any id) answers
+    400; an empty value filters nothing.
+    """
+
+    by_id = False
+    other_values: frozenset[str] = frozenset()  # besides ids, for an id filter ("none")
 
     def __init__(self, request, params, model, model_admin):
         self.model_admin = model_admin
         super().__init__(request, params, model, model_admin)
+        value = self.value()
+        if value and not self.is_valid(value):
+            raise BadRequest(f"{self.parameter_name}: not a value of this filter")
+
+    def is_valid(self, value: str) -> bool:
+        if self.by_id:
+            return is_id(value) or value in self.other_values
+        return value in {str(choice) for choice, _label in self.lookup_choices}
 
     def integrations(self, request) -> list:
         return visible_integrations(request, self.model_admin.view_roles)
@@ -54,6 +72,7 @@ class IntegrationFilter(ScopedFilter):
 
     title = "integration"
     parameter_name = "integration"
+    by_id = True
 
     def lookups(self, request, model_admin):
         integrations = visible_integrations(request, model_admin.view_roles)
@@ -64,12 +83,7 @@ class IntegrationFilter(ScopedFilter):
         ]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        if not value.isdigit():  # a hand-edited URL: nothing matches, rather than an error
-            return queryset.none()
-        return queryset.filter(integration_id=int(value))
+        return queryset.filter(integration_id=int(self.value())) if self.value() else queryset
 
 
 class YesNoFilter(ScopedFilter):
@@ -103,6 +117,7 @@ class RoleFilter(ScopedFilter):
 class TeamFilter(ScopedFilter):
     title = "team"
     parameter_name = "team"
+    by_id = True
 
     def lookups(self, request, model_admin):
         teams = selectors.teams_of(integration_ids=self.integration_ids(request))
@@ -124,8 +139,10 @@ class TeamRoleFilter(ScopedFilter):
     parameter_name = "team_role"
 
     def __init__(self, request, params, model, model_admin):
-        # From the request: the team filter has taken its parameter out of `params` already.
-        self.team = request.GET.get(TeamFilter.parameter_name)
+        # From the request: the team filter has taken its parameter out of `params` already
+        # (and refused it unless it is an id).
+        team = request.GET.get(TeamFilter.parameter_name)
+        self.team = int(team) if is_id(team) else None
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
@@ -134,8 +151,7 @@ class TeamRoleFilter(ScopedFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        team_id = int(self.team) if self.team else None
-        return queryset.filter(selectors.holds_team_role(roles=[self.value()], team_id=team_id))
+        return queryset.filter(selectors.holds_team_role(roles=[self.value()], team_id=self.team))
 
 
 class PrivilegedFilter(YesNoFilter):
@@ -165,6 +181,8 @@ class LicenseFilter(ScopedFilter):
     title = "license"
     parameter_name = "license"
     NONE = "none"
+    by_id = True
+    other_values = frozenset({NONE})
 
     def lookups(self, request, model_admin):
         licenses = selectors.licenses_of(integration_ids=self.integration_ids(request))
@@ -177,7 +195,7 @@ class LicenseFilter(ScopedFilter):
         if self.value() == self.NONE:
             return queryset.filter(license__isnull=True)
         if self.value():
-            return queryset.filter(license_id=self.value())
+            return queryset.filter(license_id=int(self.value()))
         return queryset
 
 
@@ -194,6 +212,7 @@ class RunFilter(ScopedFilter):
 
     title = "sync run"
     parameter_name = "run"
+    by_id = True
 
     def lookups(self, request, model_admin):
         runs = selectors.recent_runs_of(integration_ids=self.integration_ids(request))
@@ -210,7 +229,7 @@ class RunFilter(ScopedFilter):
         ]
 
     def queryset(self, request, queryset):
-        return queryset.filter(run_id=self.value()) if self.value() else queryset
+        return queryset.filter(run_id=int(self.value())) if self.value() else queryset
 
 
 class FindingFilter(ScopedFilter):

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
 from django.utils.html import format_html, format_html_join
 
 from integrations import selectors
+from integrations.admin.base import ScopedChangeList
 from integrations.admin.filters import IntegrationFilter, PresenceFilter
 from integrations.admin.html import account_url, accounts_url, badge, table, team_role_html
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import Team
 
 
-class TeamChangeList(ChangeList):
+class TeamChangeList(ScopedChangeList):
     def get_results(self, request):
         super().get_results(request)
         # The page's teams are read once here (the page renders from this cache); their

@@ -1,10 +1,12 @@
 """The sync runner, the same for every application: lock, SyncRun record, status.
 
 One sync of one integration at a time: the lock is Integration.sync_started_at, taken by one
-conditional UPDATE (free, or held longer than SYNC_STALE_AFTER_SECONDS by a worker that
-died) and released in `finally`. The connector fetches everything first; then one
-transaction writes accounts, run and status, so a failed sync leaves the accounts and
-last_synced_at as they were.
+conditional UPDATE (free, or its heartbeat older than SYNC_HEARTBEAT_TIMEOUT_SECONDS: the
+worker died) and released in `finally`. While it holds the lock, a thread of the sync renews
+Integration.sync_heartbeat_at, so a killed worker's integration can be synced again within
+that timeout, and a live sync, however long, is never taken over. The connector fetches
+everything first; then one transaction writes accounts, run and status, so a failed sync
+leaves the accounts and last_synced_at as they were.
 
 A dry run fetches and diffs, reports the changes through `progress`, and writes nothing at
 all: no lock, no SyncRun row, no status change. It is a read-only preview.
@@ -17,18 +19,17 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from integrations import status
+from integrations import selectors, status
 from integrations.connectors.errors import IntegrationError
 from integrations.models import Integration, SyncRun
 from integrations.reviews.services import verify_remediations
+from integrations.sync.heartbeat import Heartbeat
 from integrations.sync.plan import SyncPlan, plan_changes
 from integrations.sync.write import apply_plan
 
@@ -109,7 +110,9 @@ def sync_integration(
 
     started_at = timezone.now()
     _acquire(integration_id=integration_id, now=started_at)
+    heartbeat = Heartbeat(integration_id=integration_id, started_at=started_at)
     try:
+        heartbeat.start()
         run = SyncRun.objects.create(integration=integration, trigger=trigger, started_at=started_at)
         result = SyncResult(label=label, outcome=Outcome.FAILED, run=run)
         try:
@@ -125,6 +128,7 @@ def sync_integration(
             _record_failure(result, integration_id, started_at, UNEXPECTED_ERROR_MESSAGE)
             raise
     finally:
+        heartbeat.stop()
         _release(integration_id=integration_id, started_at=started_at)
     # Commands print the summary themselves; a failure is worth the operator's log too.
     log = logger.debug if result.ok else logger.warning
@@ -153,11 +157,15 @@ def _cyclic_gc_paused():
 
 def _acquire(*, integration_id: int, now) -> None:
     """Take the sync lock with one conditional UPDATE, or raise AlreadySyncing."""
-    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
     taken = (
         Integration.objects.filter(pk=integration_id)
-        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale_before))
-        .update(sync_started_at=now, status=Integration.Status.SYNCING, message=status.SYNC_IN_PROGRESS)
+        .filter(selectors.sync_lock_free_q(now=now))
+        .update(
+            sync_started_at=now,
+            sync_heartbeat_at=now,
+            status=Integration.Status.SYNCING,
+            message=status.SYNC_IN_PROGRESS,
+        )
     )
     if not taken:
         raise AlreadySyncing()
@@ -173,7 +181,7 @@ def _holding_lock(integration_id: int, started_at):
 
 
 def _release(*, integration_id: int, started_at) -> None:
-    _holding_lock(integration_id, started_at).update(sync_started_at=None)
+    _holding_lock(integration_id, started_at).update(sync_started_at=None, sync_heartbeat_at=None)
 
 
 def _fetch(result: SyncResult, integration: Integration, progress):

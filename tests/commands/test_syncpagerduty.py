@@ -123,7 +123,7 @@ def test_a_failure_is_reported_after_trying_all_and_exits_non_zero(tenant, other
 
 def test_a_locked_integration_is_reported_as_already_syncing(tenant, fake_pagerduty):
     busy = add(tenant, "Busy")
-    Integration.objects.filter(pk=busy.pk).update(sync_started_at=timezone.now())
+    Integration.objects.filter(pk=busy.pk).update(sync_started_at=timezone.now(), sync_heartbeat_at=timezone.now())
 
     out, _ = run()
 

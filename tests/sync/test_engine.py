@@ -564,9 +564,12 @@ def test_the_token_is_never_logged(configured, fake_pagerduty, caplog, settings)
 
 
 def test_a_held_lock_refuses_the_sync_untouched(configured, fake_pagerduty):
-    held_since = timezone.now() - timedelta(minutes=5)
+    held_since = timezone.now() - timedelta(minutes=50)  # a long sync, alive: its heartbeat is fresh
     Integration.objects.filter(pk=configured.pk).update(
-        sync_started_at=held_since, status=Integration.Status.SYNCING, message=status.SYNC_IN_PROGRESS
+        sync_started_at=held_since,
+        sync_heartbeat_at=timezone.now(),
+        status=Integration.Status.SYNCING,
+        message=status.SYNC_IN_PROGRESS,
     )
 
     with pytest.raises(AlreadySyncing, match="already syncing"):
@@ -579,9 +582,11 @@ def test_a_held_lock_refuses_the_sync_untouched(configured, fake_pagerduty):
 
 
 def test_a_stale_lock_is_taken_over_and_its_run_closed(configured, fake_pagerduty, settings):
-    dead_since = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
+    dead_since = timezone.now() - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS + 60)
     dead = SyncRun.objects.create(integration=configured, trigger="schedule", started_at=dead_since)
-    Integration.objects.filter(pk=configured.pk).update(sync_started_at=dead_since, status=Integration.Status.SYNCING)
+    Integration.objects.filter(pk=configured.pk).update(
+        sync_started_at=dead_since, sync_heartbeat_at=dead_since, status=Integration.Status.SYNCING
+    )
 
     result = sync(configured)
 

@@ -24,11 +24,13 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.db.utils import OperationalError
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations import status
 from integrations.models import (
@@ -322,7 +324,7 @@ def test_the_database_failing_mid_write_rolls_every_row_back(synced, fake, admin
 # --- a worker killed mid-sync ------------------------------------------------------------------
 
 
-def start_command(integration: Integration, fake: FakePagerDuty) -> subprocess.Popen:
+def start_command(integration: Integration, fake: FakePagerDuty, **extra_env: str) -> subprocess.Popen:
     """`manage.py syncpagerduty --integration N` in its own process, on the test database."""
     env = {
         **os.environ,
@@ -331,6 +333,7 @@ def start_command(integration: Integration, fake: FakePagerDuty) -> subprocess.P
         "PAGERDUTY_API_BASE_URL": fake.base_url,
         "PAGERDUTY_READ_TIMEOUT": "120",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "syncpagerduty", "--integration", str(integration.pk)],
@@ -385,11 +388,14 @@ def test_a_worker_killed_mid_sync_leaves_no_trace_and_is_taken_over(tenant, tena
     assert integration.sync_started_at is not None
     dead = SyncRun.objects.get(integration=integration, outcome=SyncRun.Outcome.RUNNING)
     assert ">Syncing</span>" in list_page(admin)
-    # Before the stale bound, nobody else syncs it: the dead worker might still be alive.
+    # Before its heartbeat times out, nobody else syncs it: the worker might still be alive.
     with pytest.raises(AlreadySyncing):
         sync(integration)
 
-    settings.SYNC_STALE_AFTER_SECONDS = 0  # the bound has passed
+    # The heartbeat timeout has passed.
+    Integration.objects.filter(pk=integration.pk).update(
+        sync_heartbeat_at=timezone.now() - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS + 1)
+    )
     fake.clear_faults()
     result = sync(integration)
 

@@ -91,7 +91,7 @@ def test_without_redis_url_the_cluster_uses_the_database(tmp_path):
     ("env", "complaint"),
     [
         ({"Q_TIMEOUT": "1500", "Q_RETRY": "1500"}, "Q_RETRY must be larger than Q_TIMEOUT"),
-        ({"Q_TIMEOUT": "1900", "Q_RETRY": "2500"}, "SYNC_STALE_AFTER_SECONDS must be larger than Q_TIMEOUT"),
+        ({"SYNC_HEARTBEAT_TIMEOUT_SECONDS": "0"}, "SYNC_HEARTBEAT_TIMEOUT_SECONDS must be a positive number"),
     ],
 )
 def test_timeouts_that_would_run_a_sync_twice_stop_start_up(env, complaint):
@@ -99,6 +99,13 @@ def test_timeouts_that_would_run_a_sync_twice_stop_start_up(env, complaint):
 
     assert result.returncode != 0
     assert complaint in result.stderr
+
+
+def test_the_old_stale_setting_is_named_as_unused_and_start_up_goes_on():
+    result = run_python("import django; django.setup()", SYNC_STALE_AFTER_SECONDS="1800")
+
+    assert result.returncode == 0, result.stderr
+    assert "SYNC_STALE_AFTER_SECONDS is no longer used" in result.stderr
 
 
 # --- several qcluster processes -----------------------------------------------------------

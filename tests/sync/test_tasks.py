@@ -49,14 +49,18 @@ def many_integrations(tenant, other_tenant, pagerduty_app):
     def add(tenant, description):
         return add_integration(tenant=tenant, application=pagerduty_app, description=description)
 
-    stale = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS + 60)
     return {
         "acme": configure(add(tenant, "Acme prod")),
         "acme_staging": configure(add(tenant, "Acme staging")),
         "globex": configure(add(other_tenant, "Globex")),
         "not_configured": add(tenant, "No token yet"),
-        "syncing": configure(add(tenant, "Busy"), sync_started_at=timezone.now() - timedelta(minutes=5)),
-        "dead_sync": configure(add(other_tenant, "Worker died"), sync_started_at=stale),
+        # A long sync, alive: its heartbeat is fresh.
+        "syncing": configure(
+            add(tenant, "Busy"), sync_started_at=now - timedelta(minutes=50), sync_heartbeat_at=now
+        ),
+        "dead_sync": configure(add(other_tenant, "Worker died"), sync_started_at=stale, sync_heartbeat_at=stale),
     }
 
 
@@ -140,7 +144,7 @@ def test_the_task_syncs_like_the_command(integration, fake_pagerduty):
 
 def test_a_second_sync_of_a_busy_integration_returns_cleanly(integration, fake_pagerduty):
     started = timezone.now() - timedelta(minutes=1)
-    configure(integration, sync_started_at=started, status=Integration.Status.SYNCING)
+    configure(integration, sync_started_at=started, sync_heartbeat_at=timezone.now(), status=Integration.Status.SYNCING)
     running = SyncRun.objects.create(integration=integration, trigger="admin", started_at=started)
 
     summary = sync_integration_task(integration.pk, "schedule")
@@ -156,8 +160,8 @@ def test_a_second_sync_of_a_busy_integration_returns_cleanly(integration, fake_p
 
 def test_a_sync_left_by_a_dead_worker_is_taken_over(integration, fake_pagerduty):
     # The worker was killed mid-sync: its lock and its RUNNING run stayed behind.
-    died_at = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
-    configure(integration, sync_started_at=died_at, status=Integration.Status.SYNCING)
+    died_at = timezone.now() - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS + 60)
+    configure(integration, sync_started_at=died_at, sync_heartbeat_at=died_at, status=Integration.Status.SYNCING)
     dead = SyncRun.objects.create(integration=integration, trigger="schedule", started_at=died_at)
 
     sync_integration_task(integration.pk, "schedule")
@@ -173,8 +177,8 @@ def test_a_sync_left_by_a_dead_worker_is_taken_over(integration, fake_pagerduty)
 
 
 def test_the_daily_fan_out_retries_an_integration_whose_worker_died(broker, integration):
-    died_at = timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS + 60)
-    configure(integration, sync_started_at=died_at)
+    died_at = timezone.now() - timedelta(seconds=settings.SYNC_HEARTBEAT_TIMEOUT_SECONDS + 60)
+    configure(integration, sync_started_at=died_at, sync_heartbeat_at=died_at)
 
     sync_all_integrations()
 
