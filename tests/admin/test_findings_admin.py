@@ -70,13 +70,16 @@ def names_in(response) -> set[str]:
         ("license_pending_invite", {"Cy Pending"}),
         ("license_downgrade", {"Dee Stakeholder"}),
         ("any", {"Bob Contractor", "Cy Pending", "Dee Stakeholder"}),
-        ("no_such_finding", set()),
     ],
 )
 def test_the_finding_filter_lists_the_accounts_a_reviewer_should_look_at(reviewer_client, data, finding, who):
     response = reviewer_client.get(f"{ACCOUNTS}?finding={finding}")
     assert response.status_code == 200
     assert names_in(response) == who
+
+
+def test_a_finding_the_filter_does_not_offer_is_refused(reviewer_client, data):
+    assert reviewer_client.get(f"{ACCOUNTS}?finding=no_such_finding").status_code == 400
 
 
 def test_badges_name_each_accounts_findings(reviewer_client, data):
