@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
+from html import unescape
+
+from django.utils.html import format_html, strip_tags
 
 from integrations import selectors
 from integrations.admin.filters import GrantsPrivilegeFilter, IntegrationFilter, RunFilter
-from integrations.admin.html import account_url, describe_change, kind_html, run_html
+from integrations.admin.html import account_url, changes_url, cut, describe_change, kind_html, run_html, when_html
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import AccountChange
 
@@ -15,14 +17,14 @@ from integrations.models import AccountChange
 @admin.register(AccountChange)
 class AccountChangeAdmin(ReviewerAdmin):
     list_display = (
-        "created_at",
+        "created_column",
         "account_column",
         "kind_column",
         "detail_column",
         "run_column",
         "integration_column",
     )
-    list_display_links = ("created_at",)
+    list_display_links = ("created_column",)
     list_filter = (
         IntegrationFilter,
         "kind",
@@ -56,13 +58,22 @@ class AccountChangeAdmin(ReviewerAdmin):
             .prefetch_related(selectors.integration_prefetch())
         )
 
+    @admin.display(description="When", ordering="created_at")
+    def created_column(self, obj):
+        return when_html(obj.created_at)
+
     @admin.display(description="Account", ordering="account__name")
     def account_column(self, obj):
-        return format_html(
-            '<a href="{}">{}</a> <span class="pd-quiet">{}</span>',
-            account_url(obj.account_id),
-            obj.account.name,
-            obj.account.email,
+        whole = f"{obj.account.name} <{obj.account.email}>"
+        return cut(
+            whole,
+            css="pd-cut-m",
+            html=format_html(
+                '<a href="{}">{}</a> <span class="pd-quiet">{}</span>',
+                account_url(obj.account_id),
+                obj.account.name,
+                obj.account.email,
+            ),
         )
 
     @admin.display(description="Change", ordering="kind")
@@ -71,7 +82,8 @@ class AccountChangeAdmin(ReviewerAdmin):
 
     @admin.display(description="Detail")
     def detail_column(self, obj):
-        return describe_change(obj, obj.integration.roles)
+        detail = describe_change(obj, obj.integration.roles)
+        return cut(unescape(strip_tags(detail)), css="pd-cut-m", html=detail)
 
     @admin.display(description="Team")
     def team_column(self, obj):
@@ -80,3 +92,11 @@ class AccountChangeAdmin(ReviewerAdmin):
     @admin.display(description="Sync run", ordering="run__started_at")
     def run_column(self, obj):
         return run_html(obj)
+
+    def get_list_display(self, request):
+        return [name if name != "run_column" else "run_list_column" for name in super().get_list_display(request)]
+
+    @admin.display(description="Sync run", ordering="run__started_at")
+    def run_list_column(self, obj):
+        # The list's When is the run's time already: a short link to the run's changes.
+        return format_html('<a href="{}" title="{}">#{}</a>', changes_url(run=obj.run_id), str(obj.run), obj.run_id)

@@ -11,11 +11,10 @@ instead of COUNT(*) over the whole table, and filters never load accounts into P
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
 
 from integrations.admin import freshness
 from integrations.admin.base import ReadOnlyTenantScopedAdmin, TenantScopedAdmin, visible_integrations
-from integrations.admin.html import safe_link
+from integrations.admin.html import cut, safe_link
 from integrations.admin.pagination import LookAheadCountMixin
 
 
@@ -74,7 +73,7 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
 
     @admin.display(description="Integration", ordering="integration")
     def integration_column(self, obj):
-        return format_html("{} / {}", obj.integration.tenant.name, obj.integration)
+        return cut(f"{obj.integration.tenant.name} / {obj.integration}", css="pd-cut-s")
 
     # For the models that PagerDuty gives a page (accounts, teams).
     @admin.display(description="Link in PagerDuty")
