@@ -9,7 +9,7 @@ from django.utils.html import format_html, strip_tags
 
 from integrations import selectors
 from integrations.admin.filters import GrantsPrivilegeFilter, IntegrationFilter, RunFilter
-from integrations.admin.html import account_url, changes_url, cut, describe_change, kind_html, run_html, when_html
+from integrations.admin.html import account_url, changes_url, cut, describe_change, kind_html, run_html, when, when_html
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import AccountChange
 
@@ -99,4 +99,4 @@ class AccountChangeAdmin(ReviewerAdmin):
     @admin.display(description="Sync run", ordering="run__started_at")
     def run_list_column(self, obj):
         # The list's When is the run's time already: a short link to the run's changes.
-        return format_html('<a href="{}" title="{}">#{}</a>', changes_url(run=obj.run_id), str(obj.run), obj.run_id)
+        return format_html('<a href="{}" title="Sync run of {}">#{}</a>', changes_url(run=obj.run_id), when(obj.run.started_at), obj.run_id)
