@@ -64,7 +64,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     actions = ("export_csv", "export_json")
     ordering = ("name", "id")
     fieldsets = (
-        (None, {"fields": ("name", "email", "role_column", "job_title", "time_zone", "integration_column")}),
+        (None, {"fields": ("name", "email", "role_detail_column", "job_title", "time_zone", "integration_column")}),
         (
             "In PagerDuty",
             {"fields": ("external_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
@@ -76,7 +76,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     readonly_fields = (
         "name",
         "email",
-        "role_column",
+        "role_detail_column",
         "job_title",
         "time_zone",
         "integration_column",
@@ -129,15 +129,12 @@ class SyncedAccountAdmin(ReviewerAdmin):
         return safe_link(obj.html_url, "Open")
 
     @admin.display(description="Role", ordering="role")
-    def role_column(self, obj):
+    def role_detail_column(self, obj):
         return role_html(obj.role, obj.integration.roles)
 
-    def get_list_display(self, request):
-        # In the list, the role's display name with its API value on hover (the page has both).
-        return [name if name != "role_column" else "role_list_column" for name in super().get_list_display(request)]
-
+    # In the list, the role's display name with its API value on hover (the page shows both).
     @admin.display(description="Role", ordering="role")
-    def role_list_column(self, obj):
+    def role_column(self, obj):
         roles = obj.integration.roles
         privileged = format_html(" {}", badge("privileged", "pd-privileged")) if roles.is_privileged(obj.role) else ""
         return format_html('<span title="{}">{}</span>{}', obj.role, roles.display(obj.role), privileged)

@@ -28,8 +28,17 @@ def integration_row(page):
     return rows.first
 
 
+# Columns of the Third Party Applications list.
+COLUMNS = {
+    "status_display": "td.field-status_column .status-badge",
+    "message": "td.field-message_column .pd-message",
+    "description": "td.field-description_column",
+    "last_synced_display": "td.field-last_synced_display",
+}
+
+
 def cell(row, column: str) -> str:
-    return row.locator(f"td.field-{column}").inner_text().strip()
+    return row.locator(COLUMNS.get(column, f"td.field-{column}")).inner_text().strip()
 
 
 def wait_until_synced(page, cluster) -> None:
