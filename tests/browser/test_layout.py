@@ -168,6 +168,10 @@ def test_at_phone_width_the_admin_reaches_configure_and_save(awkward_tenant, bro
         box = button.bounding_box()
         print(json.dumps({"configure_button": box, "measured": measure(page)}))
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        # The failing integration's Sync now is in reach too.
+        sync_now = page.locator("#result_list button.pd-sync-now").first
+        box = sync_now.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
 
         click_and_load(button)
         screenshot(page, "390-configure")
