@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -22,12 +22,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from integrations.admin.base import TenantScopedAdmin, tenants_with_role
 from integrations.admin.html import cut, sync_history_url, when_html
-from integrations.admin.live import live_message, live_status, progress_data, sync_now_url
+from integrations.admin.live import SyncNowMixin, live_message, live_status, sync_now_url
 from integrations.connectors.base import ConfigField, Connector
 from integrations.connectors.errors import IntegrationError, PermissionMissing, TokenRejected
 from integrations.forms import ConfigureIntegrationForm, IntegrationAddForm, IntegrationChangeForm
 from integrations.models import Integration
-from integrations.services import add_integration, configure_integration, request_sync, update_integration
+from integrations.services import add_integration, configure_integration, update_integration
 from integrations.tenancy import active_tenant
 
 ADD_FIELDS = ["tenant", "application", "owner", "description"]
@@ -65,7 +65,7 @@ def nothing_saved(error: IntegrationError) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(TenantScopedAdmin):
+class IntegrationAdmin(SyncNowMixin, TenantScopedAdmin):
     form = IntegrationChangeForm
     change_list_template = "admin/integrations/integration/change_list.html"
     list_display_links = None  # the Application column renders its own links
@@ -278,29 +278,6 @@ class IntegrationAdmin(TenantScopedAdmin):
             raise Http404("No integration with this ID.")
         return integration
 
-    def sync_now_view(self, request, object_id):
-        """The Sync now button (POST, CSRF-checked by the admin view): queue a sync, show Queued."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        integration = self._scoped_object(request, object_id)
-        if request_sync(integration=integration):
-            self.message_user(request, f"Queued a sync of {integration}.", messages.SUCCESS)
-        else:
-            self.message_user(request, f"{integration} is not configured yet: Configure and Integrate first.", messages.WARNING)
-        if request.GET.get("from") == "list":
-            return HttpResponseRedirect(reverse("admin:integrations_integration_changelist"))
-        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
-
-    def progress_view(self, request, object_id):
-        """The live status of one integration, as JSON, for progress.js."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        response = JsonResponse(progress_data(self._scoped_object(request, object_id)))
-        response["Cache-Control"] = "no-store"
-        return response
-
     def configure_view(self, request, object_id):
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -337,23 +314,3 @@ class IntegrationAdmin(TenantScopedAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/integrations/integration/configure.html", context)
-
-    # --- actions ----------------------------------------------------------------------
-    @admin.action(description="Sync now", permissions=["change"])
-    def sync_now(self, request, queryset):
-        integrations = list(queryset.select_related("application"))
-        configured = [integration for integration in integrations if request_sync(integration=integration)]
-        if configured:
-            self.message_user(
-                request,
-                f"Queued a sync of {len(configured)} integration{'s' if len(configured) != 1 else ''}.",
-                messages.SUCCESS,
-            )
-        skipped = len(integrations) - len(configured)
-        if skipped:
-            self.message_user(
-                request,
-                f"Skipped {skipped} integration{'s' if skipped != 1 else ''} not configured yet: "
-                "Configure and Integrate first.",
-                messages.WARNING,
-            )

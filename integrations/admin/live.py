@@ -4,12 +4,16 @@ JSON of `progress_data`)."""
 
 from __future__ import annotations
 
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from integrations import status as status_texts
 from integrations.admin.html import when
 from integrations.models import Integration
+from integrations.services import request_sync
 
 # Statuses a sync is still to come out of: their pages follow it live (progress.js).
 IN_FLIGHT = {Integration.Status.PENDING, Integration.Status.QUEUED, Integration.Status.SYNCING}
@@ -86,3 +90,51 @@ def progress_data(integration: Integration) -> dict:
         "last_synced": when(integration.last_synced_at, empty="Never"),
         "in_flight": integration.status in IN_FLIGHT,
     }
+
+
+class SyncNowMixin:
+    """Of the integrations' admin: Sync now (row and page buttons, and the list action) and the
+    JSON of the live status. Its URLs are added by the admin's get_urls; `_scoped_object` is
+    its tenant-scoped lookup (404 for another tenant's integration)."""
+
+    def sync_now_view(self, request, object_id):
+        """The Sync now button (POST, CSRF-checked by the admin view): queue a sync, show Queued."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        integration = self._scoped_object(request, object_id)
+        if request_sync(integration=integration):
+            self.message_user(request, f"Queued a sync of {integration}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{integration} is not configured yet: Configure and Integrate first.", messages.WARNING)
+        if request.GET.get("from") == "list":
+            return HttpResponseRedirect(reverse("admin:integrations_integration_changelist"))
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
+
+    def progress_view(self, request, object_id):
+        """The live status of one integration, as JSON, for progress.js."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = JsonResponse(progress_data(self._scoped_object(request, object_id)))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request, queryset):
+        integrations = list(queryset.select_related("application"))
+        configured = [integration for integration in integrations if request_sync(integration=integration)]
+        if configured:
+            self.message_user(
+                request,
+                f"Queued a sync of {len(configured)} integration{'s' if len(configured) != 1 else ''}.",
+                messages.SUCCESS,
+            )
+        skipped = len(integrations) - len(configured)
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {skipped} integration{'s' if skipped != 1 else ''} not configured yet: "
+                "Configure and Integrate first.",
+                messages.WARNING,
+            )
