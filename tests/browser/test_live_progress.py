@@ -22,10 +22,10 @@ DEADLINE_SECONDS = 90
 
 @pytest.fixture
 def slow_pagerduty(settings):
-    """1,000 users (ten pages) behind 0.3 s of latency per request."""
+    """1,000 users (ten pages) behind 0.5 s of latency per request."""
     from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset
 
-    with FakePagerDuty(generate_dataset(users=1000, teams=4, seed=1), token=TOKEN, latency=0.3) as fake:
+    with FakePagerDuty(generate_dataset(users=1000, teams=4, seed=1), token=TOKEN, latency=0.5) as fake:
         settings.PAGERDUTY_API_BASE_URL = fake.base_url
         yield fake
 
