@@ -134,7 +134,7 @@ class IntegrationAdmin(SyncNowMixin, TenantScopedAdmin):
 
     @admin.display(description="Description", ordering="description")
     def description_column(self, obj: Integration) -> str:
-        return cut(obj.description, css="pd-cut-m") if obj.description else "-"
+        return cut(obj.description, css="pd-cut-s") if obj.description else "-"
 
     @admin.display(description="Application")
     def application_name(self, obj: Integration) -> str:
