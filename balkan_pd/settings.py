@@ -165,6 +165,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere: "2026-11-29 21:13 UTC" (balkan_pd/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["balkan_pd.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

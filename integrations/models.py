@@ -105,6 +105,7 @@ class Integration(models.Model):
     class Status(models.TextChoices):
         NOT_CONFIGURED = "not_configured", "Not configured"
         PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued"
         SYNCING = "syncing", "Syncing"
         CONNECTED = "connected", "Connected"
         ERROR = "error", "Error"
@@ -125,6 +126,12 @@ class Integration(models.Model):
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONFIGURED)
     message = models.CharField(max_length=500, blank=True)
+    # What kind of failure the Error message reports (IntegrationError.kind): it picks the
+    # next step shown after the message (integrations.status.next_step).
+    error_kind = models.CharField(max_length=32, blank=True, editable=False)
+    # The running sync's latest progress line ("users: page 2/3 (200 accounts)"), for the
+    # live status of the admin; empty when no sync runs.
+    progress = models.CharField(max_length=200, blank=True, editable=False)
     last_synced_at = models.DateTimeField("Last synced", null=True, blank=True)
     # Set while a sync holds this integration (its lock). The sync renews its heartbeat every
     # few seconds; one older than SYNC_HEARTBEAT_TIMEOUT_SECONDS means the worker died and the
@@ -146,7 +153,7 @@ class Integration(models.Model):
 
     class Meta:
         ordering = ["tenant__name", "application__name", "id"]
-        verbose_name = "third party application"
+        verbose_name = "Third Party Application"
         verbose_name_plural = "Third Party Applications"
         indexes = [models.Index(fields=["status"], name="integration_status_idx")]
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.connectors.base import RoleCatalogue
@@ -316,8 +317,14 @@ def account_summary(*, integration: Integration) -> dict:
         .distinct()
         .count()
     )
+    # The last finished sync, with what it changed beyond added/removed: role changes and
+    # privilege grants, counted by subqueries of the same query.
     last_run = (
         SyncRun.objects.filter(integration=integration, outcome__in=FINISHED_RUN_OUTCOMES)
+        .annotate(
+            role_changes=_changes_of_run(Q(kind=AccountChange.Kind.ROLE_CHANGED)),
+            privilege_grants=_changes_of_run(grants_privilege_q()),
+        )
         .order_by("-started_at", "-id")
         .first()
     )
@@ -345,7 +352,21 @@ def account_summary(*, integration: Integration) -> dict:
         "last_run": last_run,
         "added_last_sync": last_run.accounts_added if last_run else None,
         "removed_last_sync": last_run.accounts_removed if last_run else None,
+        "role_changes_last_sync": last_run.role_changes if last_run else None,
+        "privilege_grants_last_sync": last_run.privilege_grants if last_run else None,
     }
+
+
+def _changes_of_run(condition: Q) -> Coalesce:
+    """How many of a run's changes meet `condition` (a subquery of the runs' query)."""
+    counted = (
+        AccountChange.objects.filter(condition, run=OuterRef("pk"))
+        .order_by()
+        .values("run")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counted), 0)
 
 
 

@@ -131,3 +131,18 @@ def save_configuration(
         if queue_first_sync:
             transaction.on_commit(lambda: queue_sync(integration_id=integration.pk, trigger="configure"))
     return integration
+
+
+def request_sync(*, integration: Integration, trigger: str = "admin") -> bool:
+    """Sync now: queue a sync of a configured integration and show it as Queued at once
+    (unless a sync already runs, which then keeps its Syncing). False when not configured."""
+    if not integration.is_configured:
+        return False
+    # Queued first, then the task: a worker quick to take it sets Syncing after this. A running
+    # sync holds sync_started_at: it keeps its Syncing and live progress.
+    Integration.objects.filter(pk=integration.pk, sync_started_at__isnull=True).update(
+        status=Integration.Status.QUEUED, message=status.QUEUED, error_kind="", progress=""
+    )
+    queue_sync(integration_id=integration.pk, trigger=trigger)
+    integration.refresh_from_db(fields=["status", "message", "progress"])
+    return True

@@ -1,10 +1,12 @@
-"""The tenant switcher of the admin header."""
+"""The tenant switcher of the admin header, and the 403 page inside the admin's frame."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import render
 from django.http import Http404, HttpResponseRedirect
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -49,3 +51,10 @@ def _back_url(request) -> str:
         except NoReverseMatch:
             return reverse("admin:index")
     return next_url
+
+
+def permission_denied(request, exception=None):
+    """403 with the admin's header (Log out, the tenant switcher) for a logged-in staff user."""
+    user = getattr(request, "user", None)
+    context = admin.site.each_context(request) if user is not None and user.is_active and user.is_staff else {}
+    return render(request, "403.html", {**context, "title": "Not allowed"}, status=403)

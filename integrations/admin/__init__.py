@@ -19,3 +19,5 @@ admin.site.site_title = settings.SITE_TITLE
 admin.site.index_title = "Overview"
 # There is no public site: the admin is the product.
 admin.site.site_url = None
+# The home page and the breadcrumbs lead everywhere; the sidebar's 300 px go to the tables.
+admin.site.enable_nav_sidebar = False

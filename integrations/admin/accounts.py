@@ -26,12 +26,15 @@ from integrations.admin.html import (
     badge,
     change_row,
     changes_url,
+    cut,
     findings_html,
     on_call_html,
     role_html,
     safe_link,
     table,
     team_role_html,
+    when,
+    when_html,
 )
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import SyncedAccount
@@ -45,7 +48,6 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "role_column",
         "teams_column",
         "license_column",
-        "invitation_column",
         "findings_column",
         "status_column",
         "last_seen_column",
@@ -70,7 +72,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     actions = ("export_csv", "export_json")
     ordering = ("name", "id")
     fieldsets = (
-        (None, {"fields": ("name", "email", "role_column", "job_title", "time_zone", "integration_column")}),
+        (None, {"fields": ("name", "email", "role_detail_column", "job_title", "time_zone", "integration_column")}),
         (
             "In PagerDuty",
             {"fields": ("external_id", "pagerduty_link", "license_column", "invitation_pending", "created_via_sso")},
@@ -83,7 +85,7 @@ class SyncedAccountAdmin(ReviewerAdmin):
     readonly_fields = (
         "name",
         "email",
-        "role_column",
+        "role_detail_column",
         "job_title",
         "time_zone",
         "integration_column",
@@ -128,47 +130,61 @@ class SyncedAccountAdmin(ReviewerAdmin):
     @admin.display(description="Name / email", ordering="name")
     def name_column(self, obj):
         url = reverse("admin:integrations_syncedaccount_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a><br><span class="pd-quiet">{}</span>', url, obj.name, obj.email)
+        return format_html(
+            '{}<br>{}',
+            cut(obj.name, css="pd-cut-m", html=format_html('<a href="{}">{}</a>', url, obj.name)),
+            cut(obj.email, css="pd-cut-m pd-quiet"),
+        )
 
     @admin.display(description="Invitation", ordering="invitation_pending")
     def invitation_column(self, obj):
-        return badge("pending", "pd-pending") if obj.invitation_pending else "-"
+        return badge("invitation pending", "pd-pending") if obj.invitation_pending else "-"
 
     # An empty last_seen_at is the latest of all (seen by the integration's last sync).
     @admin.display(description="Last seen", ordering=F("last_seen_at").asc(nulls_last=True))
     def last_seen_column(self, obj):
-        return f"{timezone.localtime(obj.last_seen):%Y-%m-%d}" if obj.last_seen else "-"
+        return when_html(obj.last_seen)
 
-    @admin.display(description="PagerDuty")
+    @admin.display(description="Link")
     def pagerduty_list_link(self, obj):
         return safe_link(obj.html_url, "Open")
 
     @admin.display(description="Role", ordering="role")
-    def role_column(self, obj):
+    def role_detail_column(self, obj):
         return role_html(obj.role, obj.integration.roles)
+
+    # In the list, the role's display name with its API value on hover (the page shows both).
+    @admin.display(description="Role", ordering="role")
+    def role_column(self, obj):
+        roles = obj.integration.roles
+        privileged = format_html(" {}", badge("privileged", "pd-privileged")) if roles.is_privileged(obj.role) else ""
+        return format_html('<span title="{}">{}</span>{}', obj.role, roles.display(obj.role), privileged)
 
     @admin.display(description="Teams (team role)")
     def teams_column(self, obj):
         memberships = obj.team_memberships.all()
         if not memberships:
             return "-"
-        return format_html_join(
+        shown = format_html_join(
             ", ",
             "{} ({})",
             ((membership.team.name, team_role_html(membership.role, obj.integration.roles)) for membership in memberships),
         )
+        whole = ", ".join(f"{membership.team.name} ({membership.role})" for membership in memberships)
+        return cut(whole, css="pd-cut-m", html=shown)
 
     @admin.display(description="License", ordering="license__name")
     def license_column(self, obj):
-        return obj.license.name if obj.license_id else "-"
+        return cut(obj.license.name, css="pd-cut-s") if obj.license_id else "-"
 
     @admin.display(description="Status", ordering="removed_at")
     def status_column(self, obj):
+        # The invitation beside the presence: one column less for the list to fit.
+        invitation = format_html(" {}", self.invitation_column(obj)) if obj.invitation_pending else ""
         if obj.removed_at is None:
-            return badge("active", "pd-active")
-        return format_html(
-            "{} {}", badge("removed", "pd-removed"), f"{timezone.localtime(obj.removed_at):%Y-%m-%d}"
-        )
+            return format_html("{}{}", badge("active", "pd-active"), invitation)
+        removed = format_html('<span title="removed {}">{}</span>', when(obj.removed_at), badge("removed", "pd-removed"))
+        return format_html("{}{}", removed, invitation)
 
     @admin.display(description="Team memberships")
     def teams_table(self, obj):

@@ -23,7 +23,7 @@ from django.core.exceptions import BadRequest, FieldDoesNotExist, PermissionDeni
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
-from django.utils.text import smart_split
+from django.utils.text import capfirst, smart_split
 
 from integrations import selectors
 from integrations.fields import EncryptedSecretsField
@@ -183,6 +183,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser
+
+    # Titles: a list is named by what it lists ("Synced accounts", not "Select synced account
+    # to view"); an object's page by the object itself.
+    def changelist_view(self, request, extra_context=None):
+        title = capfirst(self.opts.verbose_name_plural)
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not add:
+            context.update(title=str(obj), subtitle=None)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index saying the object "doesn't exist". Here: no access to

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
+from html import unescape
+
+from django.utils.html import format_html, strip_tags
 
 from integrations import selectors
 from integrations.admin.filters import GrantsPrivilegeFilter, IntegrationFilter, MadeByFilter, RunFilter
-from integrations.admin.html import account_url, actor_html, describe_change, kind_html, run_html
+from integrations.admin.html import (
+    account_url,
+    actor_html,
+    changes_url,
+    cut,
+    describe_change,
+    kind_html,
+    run_html,
+    when,
+    when_html,
+)
 from integrations.admin.reviewer import ReviewerAdmin
 from integrations.models import AccountChange
 
@@ -15,7 +27,7 @@ from integrations.models import AccountChange
 @admin.register(AccountChange)
 class AccountChangeAdmin(ReviewerAdmin):
     list_display = (
-        "created_at",
+        "created_column",
         "account_column",
         "kind_column",
         "detail_column",
@@ -23,7 +35,7 @@ class AccountChangeAdmin(ReviewerAdmin):
         "run_column",
         "integration_column",
     )
-    list_display_links = ("created_at",)
+    list_display_links = ("created_column",)
     list_filter = (
         IntegrationFilter,
         "kind",
@@ -61,13 +73,22 @@ class AccountChangeAdmin(ReviewerAdmin):
             .prefetch_related(selectors.integration_prefetch())
         )
 
+    @admin.display(description="When", ordering="created_at")
+    def created_column(self, obj):
+        return when_html(obj.created_at)
+
     @admin.display(description="Account", ordering="account__name")
     def account_column(self, obj):
-        return format_html(
-            '<a href="{}">{}</a> <span class="pd-quiet">{}</span>',
-            account_url(obj.account_id),
-            obj.account.name,
-            obj.account.email,
+        whole = f"{obj.account.name} <{obj.account.email}>"
+        return cut(
+            whole,
+            css="pd-cut-m",
+            html=format_html(
+                '<a href="{}">{}</a> <span class="pd-quiet">{}</span>',
+                account_url(obj.account_id),
+                obj.account.name,
+                obj.account.email,
+            ),
         )
 
     @admin.display(description="Change", ordering="kind")
@@ -76,7 +97,8 @@ class AccountChangeAdmin(ReviewerAdmin):
 
     @admin.display(description="Detail")
     def detail_column(self, obj):
-        return describe_change(obj, obj.integration.roles)
+        detail = describe_change(obj, obj.integration.roles)
+        return cut(unescape(strip_tags(detail)), css="pd-cut-m", html=detail)
 
     @admin.display(description="Made by", ordering="actor_name")
     def actor_column(self, obj):
@@ -89,3 +111,11 @@ class AccountChangeAdmin(ReviewerAdmin):
     @admin.display(description="Sync run", ordering="run__started_at")
     def run_column(self, obj):
         return run_html(obj)
+
+    def get_list_display(self, request):
+        return [name if name != "run_column" else "run_list_column" for name in super().get_list_display(request)]
+
+    @admin.display(description="Sync run", ordering="run__started_at")
+    def run_list_column(self, obj):
+        # The list's When is the run's time already: a short link to the run's changes.
+        return format_html('<a href="{}" title="Sync run of {}">#{}</a>', changes_url(run=obj.run_id), when(obj.run.started_at), obj.run_id)

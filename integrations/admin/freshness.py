@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
 
 from integrations import selectors
+from integrations.admin import html
 from integrations.admin.html import sync_history_url
 from integrations.models import Integration
 
@@ -20,9 +20,8 @@ FRESH_LINES = 5
 OUT_OF_DATE = "what you see may be out of date"
 
 
-def when(moment: datetime) -> str:
-    """2026-11-28 02:00 UTC, in the admin's time zone."""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+# "2026-11-28 02:00 UTC": the admin's one date format.
+when = html.when
 
 
 def sentence(item: selectors.Freshness) -> str:

@@ -6,6 +6,7 @@ Names, titles and team names are PagerDuty's strings: they are only ever rendere
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from urllib.parse import urlencode, urlsplit
 
 from django.urls import reverse
@@ -15,6 +16,38 @@ from django.utils.html import format_html, format_html_join
 from integrations import findings
 from integrations.connectors.base import RoleCatalogue
 from integrations.models import AccountChange
+
+
+def when(moment: datetime | None, *, empty: str = "-") -> str:
+    """The one way the admin writes a time: "2026-11-29 21:13 UTC", in the admin's time zone.
+
+    Django's own rendering (readonly fields, list columns of date fields) uses the same format
+    through FORMAT_MODULE_PATH (balkan_pd/formats/).
+    """
+    if moment is None:
+        return empty
+    if not isinstance(moment, datetime):  # a plain date
+        return f"{moment:%Y-%m-%d}" if isinstance(moment, date) else str(moment)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def when_html(moment: datetime | None, *, empty: str = "-"):
+    """`when` for a table cell: it may wrap between the date and the time, nowhere else."""
+    if moment is None:
+        return empty
+    day, _, rest = when(moment).partition(" ")
+    return format_html('<span class="pd-when"><span>{}</span> <span>{}</span></span>', day, rest)
+
+
+def cut(text, *, css: str = "", html=None):
+    """A value cut to its column's width (CSS ellipsis), the whole text on hover (title).
+
+    `css` adds a width class of admin.css (pd-cut-s, pd-cut-m, pd-cut-l); `html` is what to
+    show instead of the plain text (already safe, e.g. a link), `text` stays the title.
+    """
+    return format_html(
+        '<span class="pd-cut {}" title="{}">{}</span>', css, text, text if html is None else html
+    )
 
 
 def safe_link(url: str, text: str):
@@ -161,13 +194,13 @@ def run_html(change: AccountChange):
     return format_html(
         '<a href="{}">{}</a>',
         changes_url(run=change.run_id),
-        f"{timezone.localtime(change.run.started_at):%Y-%m-%d %H:%M}",
+        when(change.run.started_at),
     )
 
 
 def change_row(change: AccountChange, roles: RoleCatalogue) -> tuple:
     return (
-        f"{timezone.localtime(change.created_at):%Y-%m-%d %H:%M}",
+        when(change.created_at),
         kind_html(change, roles),
         describe_change(change, roles),
         actor_html(change, roles),

@@ -21,25 +21,16 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from integrations.admin.base import TenantScopedAdmin, tenants_with_role
-from integrations.admin.html import sync_history_url
+from integrations.admin.html import cut, sync_history_url, when_html
+from integrations.admin.live import SyncNowMixin, live_message, live_status, sync_now_url
 from integrations.connectors.base import ConfigField, Connector
 from integrations.connectors.errors import IntegrationError, PermissionMissing, TokenRejected
 from integrations.forms import ConfigureIntegrationForm, IntegrationAddForm, IntegrationChangeForm
 from integrations.models import Integration
 from integrations.services import add_integration, configure_integration, update_integration
-from integrations.tasks import queue_sync
 from integrations.tenancy import active_tenant
 
 ADD_FIELDS = ["tenant", "application", "owner", "description"]
-
-
-def status_badge(integration: Integration) -> str:
-    # Colours live in templates/admin/base_site.html (.status-badge); no external assets.
-    return format_html(
-        '<span class="status-badge status-{}">{}</span>',
-        integration.status,
-        integration.get_status_display(),
-    )
 
 
 @cache
@@ -74,23 +65,28 @@ def nothing_saved(error: IntegrationError) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(TenantScopedAdmin):
+class IntegrationAdmin(SyncNowMixin, TenantScopedAdmin):
     form = IntegrationChangeForm
+    change_list_template = "admin/integrations/integration/change_list.html"
     list_display_links = None  # the Application column renders its own links
     search_fields = ["description", "application__name"]
     actions = ["sync_now"]
+    # The application and tenant as plain text: Django would link them to pages that only
+    # superusers may open.
     readonly_fields = [
-        "application",
-        "tenant",
+        "application_name",
+        "tenant_name",
         "status_display",
-        "message",
+        "message_column",
         "last_synced_display",
     ]
     fieldsets = [
-        (None, {"fields": ["application", "tenant", "owner", "description"]}),
-        ("Status", {"fields": ["status_display", "message", "last_synced_display"]}),
-
+        (None, {"fields": ["application_name", "tenant_name", "owner", "description"]}),
+        ("Status", {"fields": ["status_display", "message_column", "last_synced_display"]}),
     ]
+
+    class Media:
+        js = ["integrations/progress.js"]
 
     # --- changelist -------------------------------------------------------------------
     def get_queryset(self, request):
@@ -100,14 +96,14 @@ class IntegrationAdmin(TenantScopedAdmin):
     def get_list_display(self, request):
         columns = [
             "application_column",
-            "description",
+            "description_column",
             "owner",
-            "status_display",
-            "message",
+            "status_column",
+            "message_column",
             "last_synced_display",
         ]
         if self._sees_every_tenant(request):
-            columns.insert(1, "tenant")
+            columns.insert(1, "tenant_name")
         return columns
 
     def get_list_filter(self, request):
@@ -126,24 +122,55 @@ class IntegrationAdmin(TenantScopedAdmin):
     @admin.display(description="Application", ordering="application__name")
     def application_column(self, obj: Integration) -> str:
         change_url = reverse("admin:integrations_integration_change", args=[obj.pk])
-        html = format_html(
+        return format_html(
             '<span class="integration-name"><a href="{}">{}</a>'
-            ' <a class="button configure-button" href="{}">Configure and Integrate</a></span>',
+            ' <a class="button configure-button" href="{}">Configure and Integrate</a></span>'
+            '<br><a class="sync-history-link" href="{}">Sync history</a>',
             change_url,
             obj.application.name,
             reverse("admin:integrations_integration_configure", args=[obj.pk]),
+            sync_history_url(obj),
         )
-        return html + format_html(
-            '<br><a class="sync-history-link" href="{}">Sync history</a>', sync_history_url(obj)
-        )
+
+    @admin.display(description="Description", ordering="description")
+    def description_column(self, obj: Integration) -> str:
+        return cut(obj.description, css="pd-cut-s") if obj.description else "-"
+
+    @admin.display(description="Application")
+    def application_name(self, obj: Integration) -> str:
+        return obj.application.name
+
+    @admin.display(description="Tenant", ordering="tenant__name")
+    def tenant_name(self, obj: Integration) -> str:
+        return obj.tenant.name
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Integration) -> str:
-        return status_badge(obj)
+        return live_status(obj)
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj: Integration) -> str:
+        """The list's Status: the badge and, once configured, Sync now. The button submits the
+        list's own form (and its CSRF token) to the sync URL: a form may not sit in another."""
+        if not obj.is_configured:
+            return live_status(obj)
+        return format_html(
+            '<span class="pd-row-tools">{} <button type="submit" class="button pd-sync-now" formaction="{}?from=list"'
+            ' formmethod="post" formnovalidate>Sync now</button></span>',
+            live_status(obj),
+            sync_now_url(obj),
+        )
+
+    @admin.display(description="Message", ordering="message")
+    def message_column(self, obj: Integration) -> str:
+        return live_message(obj)
 
     @admin.display(description="Last synced", ordering="last_synced_at")
     def last_synced_display(self, obj: Integration):
-        return obj.last_synced_at or "Never"
+        return format_html(
+            '<span class="pd-last-synced" data-integration="{}">{}</span>', obj.pk, when_html(obj.last_synced_at, empty="Never")
+        )
+
 
     # --- change page ------------------------------------------------------------------
     def get_fieldsets(self, request, obj=None):
@@ -162,8 +189,9 @@ class IntegrationAdmin(TenantScopedAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:  # for the Sync history button of the object tools
+        if obj is not None:  # for the Sync now and Sync history buttons of the object tools
             context["sync_history_url"] = sync_history_url(obj)
+            context["sync_now_url"] = sync_now_url(obj) if obj.is_configured else ""
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
@@ -236,21 +264,24 @@ class IntegrationAdmin(TenantScopedAdmin):
             # Every parameter: the connector's secret fields are not known here.
             sensitive_post_parameters()(csrf_protect(self.configure_view))
         )
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path(
-                "<path:object_id>/configure/",
-                configure,
-                name=f"{self.opts.app_label}_{self.opts.model_name}_configure",
-            ),
+            path("<path:object_id>/configure/", configure, name=f"{prefix}_configure"),
+            path("<path:object_id>/sync/", self.admin_site.admin_view(self.sync_now_view), name=f"{prefix}_sync_now"),
+            path("<path:object_id>/progress/", self.admin_site.admin_view(self.progress_view), name=f"{prefix}_progress"),
             *super().get_urls(),
         ]
+
+    def _scoped_object(self, request, object_id) -> Integration:
+        integration = self.get_object(request, unquote(object_id))
+        if integration is None:  # absent, or another tenant's
+            raise Http404("No integration with this ID.")
+        return integration
 
     def configure_view(self, request, object_id):
         if not self.has_change_permission(request):
             raise PermissionDenied
-        integration = self.get_object(request, unquote(object_id))
-        if integration is None:  # absent, or another tenant's
-            raise Http404("No integration with this ID.")
+        integration = self._scoped_object(request, object_id)
 
         form = ConfigureIntegrationForm(
             request.POST if request.method == "POST" else None, integration=integration
@@ -276,30 +307,10 @@ class IntegrationAdmin(TenantScopedAdmin):
             "opts": self.opts,
             "original": integration,
             "integration": integration,
+            "live_status": live_status(integration),
+            "live_message": live_message(integration, css=""),
             "form": form,
             "has_view_permission": True,
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/integrations/integration/configure.html", context)
-
-    # --- actions ----------------------------------------------------------------------
-    @admin.action(description="Sync now", permissions=["change"])
-    def sync_now(self, request, queryset):
-        integrations = list(queryset)
-        configured = [integration for integration in integrations if integration.is_configured]
-        for integration in configured:
-            queue_sync(integration_id=integration.pk, trigger="admin")
-        if configured:
-            self.message_user(
-                request,
-                f"Queued a sync of {len(configured)} integration{'s' if len(configured) != 1 else ''}.",
-                messages.SUCCESS,
-            )
-        skipped = len(integrations) - len(configured)
-        if skipped:
-            self.message_user(
-                request,
-                f"Skipped {skipped} integration{'s' if skipped != 1 else ''} not configured yet: "
-                "Configure and Integrate first.",
-                messages.WARNING,
-            )

@@ -91,7 +91,7 @@ class ReviewItemAdmin(LookAheadCountMixin, TenantScopedAdmin):
     list_filter = (ReviewFilter, MineFilter, DecisionFilter, "privileged", "remediation")
     search_fields = ("account_name", "account_email", "=account_external_id")
     search_help_text = "Search by the account's name, email or id (exact)."
-    ordering = ("-privileged", "account_name", "id")
+    ordering = ("-privileged", "-finding_count", "account_name", "id")
     actions = ("keep",)
 
     def visible_reviews(self, request):

@@ -11,11 +11,11 @@ instead of COUNT(*) over the whole table, and filters never load accounts into P
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
 
 from integrations.admin import freshness
-from integrations.admin.base import ReadOnlyTenantScopedAdmin, TenantScopedAdmin, visible_integrations
-from integrations.admin.html import safe_link
+from integrations.admin.base import ADMIN, ReadOnlyTenantScopedAdmin, TenantScopedAdmin, has_role, visible_integrations
+from integrations.admin.empty import empty_state
+from integrations.admin.html import cut, safe_link
 from integrations.admin.pagination import LookAheadCountMixin
 
 
@@ -41,7 +41,14 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         if getattr(response, "context_data", None) is not None:
-            response.context_data["freshness"] = freshness.banner(integrations=self.integrations_in_list(request))
+            integrations = self.integrations_in_list(request)
+            response.context_data["freshness"] = freshness.banner(integrations=integrations)
+            # An empty list (no search, no filter) says what comes next.
+            cl = response.context_data.get("cl")
+            if cl is not None and not cl.result_count and not cl.query and not cl.has_active_filters:
+                response.context_data["empty"] = empty_state(
+                    integrations=integrations, can_manage=has_role(request, frozenset({ADMIN}))
+                )
         return response
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -74,7 +81,7 @@ class ReviewerAdmin(LookAheadCountMixin, ReadOnlyTenantScopedAdmin):
 
     @admin.display(description="Integration", ordering="integration")
     def integration_column(self, obj):
-        return format_html("{} / {}", obj.integration.tenant.name, obj.integration)
+        return cut(f"{obj.integration.tenant.name} / {obj.integration}", css="pd-cut-s")
 
     # For the models that PagerDuty gives a page (accounts, teams).
     @admin.display(description="Link in PagerDuty")

@@ -22,7 +22,6 @@ from integrations.admin.pagination import LookAheadCountMixin
 from integrations.reviews import evidence, selectors, services
 from integrations.reviews.forms import StartReviewForm
 from integrations.reviews.models import AccessReview
-from integrations.tenancy import active_tenant
 
 ADMINS = frozenset({ADMIN})
 READERS = frozenset({ADMIN, REVIEWER})

@@ -2,7 +2,12 @@
 
 
 class IntegrationError(Exception):
-    """An application's API refused or failed. `str(error)` is safe to show to the tenant admin."""
+    """An application's API refused or failed. `str(error)` is safe to show to the tenant admin.
+
+    `kind` names the failure for the next step the admin shows after the message.
+    """
+
+    kind = "error"
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -10,7 +15,7 @@ class IntegrationError(Exception):
 
 
 class TokenRejected(IntegrationError):
-    pass
+    kind = "token_rejected"
 
 
 class TokenMalformed(TokenRejected):
@@ -19,25 +24,29 @@ class TokenMalformed(TokenRejected):
 
 
 class PermissionMissing(IntegrationError):
-    pass
+    kind = "permission_missing"
 
 
 class AbilityMissing(IntegrationError):
     """The account's plan lacks a feature (HTTP 402): that part is skipped, the sync goes on."""
 
+    kind = "ability_missing"
+
 
 class RateLimited(IntegrationError):
-    pass
+    kind = "rate_limited"
 
 
 class Unreachable(IntegrationError):
-    pass
+    kind = "unreachable"
 
 
 class UnexpectedResponse(IntegrationError):
-    pass
+    kind = "unexpected_response"
 
 
 class TokenUndecryptable(IntegrationError):
+    kind = "token_undecryptable"
+
     def __init__(self):
         super().__init__("stored token cannot be decrypted: FIELD_ENCRYPTION_KEY changed?")

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,6 +38,10 @@ Outcome = SyncRun.Outcome
 STALE_RUN_MESSAGE = "the worker stopped mid-sync (taken over by a later sync)"
 UNEXPECTED_ERROR_MESSAGE = "unexpected error during the sync; the operator can find it in the server log"
 MESSAGE_MAX_LENGTH = Integration._meta.get_field("message").max_length
+PROGRESS_MAX_LENGTH = Integration._meta.get_field("progress").max_length
+PROGRESS_STARTING = "starting"
+# At most one progress UPDATE per this many seconds: the admin polls about once a second.
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 class AlreadySyncing(Exception):
@@ -116,16 +119,17 @@ def sync_integration(
         run = SyncRun.objects.create(integration=integration, trigger=trigger, started_at=started_at)
         result = SyncResult(label=label, outcome=Outcome.FAILED, run=run)
         try:
-            snapshot = _fetch(result, integration, progress)
+            recorder = ProgressRecorder(integration_id=integration_id, started_at=started_at, echo=progress)
+            snapshot = _fetch(result, integration, recorder)
             with transaction.atomic(), _cyclic_gc_paused():
                 plan = plan_changes(integration=integration, snapshot=snapshot, now=timezone.now())
                 apply_plan(plan=plan, run=run)
                 _record_success(result, plan, integration_id, started_at)
         except IntegrationError as error:
-            _record_failure(result, integration_id, started_at, error.message)
+            _record_failure(result, integration_id, started_at, error.message, kind=error.kind)
         except Exception:
             logger.exception("Sync of %s failed unexpectedly", label)
-            _record_failure(result, integration_id, started_at, UNEXPECTED_ERROR_MESSAGE)
+            _record_failure(result, integration_id, started_at, UNEXPECTED_ERROR_MESSAGE, kind=status.UNEXPECTED)
             raise
     finally:
         heartbeat.stop()
@@ -165,6 +169,7 @@ def _acquire(*, integration_id: int, now) -> None:
             sync_heartbeat_at=now,
             status=Integration.Status.SYNCING,
             message=status.SYNC_IN_PROGRESS,
+            progress=PROGRESS_STARTING,
         )
     )
     if not taken:
@@ -173,6 +178,30 @@ def _acquire(*, integration_id: int, now) -> None:
     SyncRun.objects.filter(integration_id=integration_id, outcome=Outcome.RUNNING).update(
         outcome=Outcome.FAILED, finished_at=now, message=STALE_RUN_MESSAGE
     )
+
+
+class ProgressRecorder:
+    """The fetcher's progress callback: each line goes to `echo` (the command's output), and
+    the latest one to the integration for the admin's live status, at most once a second.
+
+    A single UPDATE in its own autocommit statement, outside the sync's write transaction
+    (fetching happens before it), and only while this sync holds the integration.
+    """
+
+    def __init__(self, *, integration_id: int, started_at, echo: Callable[[str], None] | None = None):
+        self.integration_id = integration_id
+        self.started_at = started_at
+        self.echo = echo
+        self.stored_at = float("-inf")
+
+    def __call__(self, line: str) -> None:
+        if self.echo is not None:
+            self.echo(line)
+        now = time.monotonic()
+        if now - self.stored_at < PROGRESS_EVERY_SECONDS:
+            return
+        self.stored_at = now
+        _holding_lock(self.integration_id, self.started_at).update(progress=line[:PROGRESS_MAX_LENGTH])
 
 
 def _holding_lock(integration_id: int, started_at):
@@ -218,17 +247,19 @@ def _record_success(result: SyncResult, plan: SyncPlan, integration_id: int, sta
     _holding_lock(integration_id, started_at).update(
         status=Integration.Status.CONNECTED,
         message=result.message[:MESSAGE_MAX_LENGTH],
+        error_kind="",
+        progress="",
         last_synced_at=finished_at,
     )
 
 
-def _record_failure(result: SyncResult, integration_id: int, started_at, message: str) -> None:
+def _record_failure(result: SyncResult, integration_id: int, started_at, message: str, *, kind: str) -> None:
     """The run failed: record why; accounts and last_synced_at stay as the last good sync left them."""
     result.outcome = Outcome.FAILED
     result.message = message
     _save_run(result, timezone.now())
     _holding_lock(integration_id, started_at).update(
-        status=Integration.Status.ERROR, message=message[:MESSAGE_MAX_LENGTH]
+        status=Integration.Status.ERROR, message=message[:MESSAGE_MAX_LENGTH], error_kind=kind, progress=""
     )
 
 

@@ -14,7 +14,10 @@ from django.urls import reverse
 
 from integrations import findings, selectors
 from integrations.admin import freshness
-from integrations.admin.base import ADMIN, REVIEWER, tenants_with_role
+from integrations.admin.base import ADMIN, REVIEWER, has_role, tenants_with_role
+from integrations.admin.empty import empty_state
+from integrations.admin.html import when
+from integrations.admin.live import message_text, status_badge
 
 register = template.Library()
 
@@ -33,10 +36,12 @@ def thousands(value) -> str:
 
 @register.inclusion_tag("integrations/account_summary.html")
 def account_summary(integration, show_tenant: bool = False) -> dict:
+    # On the integration's own page: its viewer is a tenant admin (or a superuser).
     return summary_context(
         summary=_summary(integration),
         show_tenant=show_tenant,
         freshness_banner=freshness.banner(integrations=[integration], name_them=False),
+        can_manage=True,
     )
 
 
@@ -57,6 +62,9 @@ def account_summaries(context) -> dict:
         return {"summaries": []}
     tenants = tenants_with_role(request, READERS)
     integrations = list(selectors.integrations_of(tenants=tenants)[: MAX_SUMMARIES + 1])
+    can_manage = has_role(request, frozenset({ADMIN}))
+    if not integrations:  # a new tenant: the next step instead of nothing
+        return {"summaries": [], "empty": empty_state(integrations=[], can_manage=can_manage)}
     several_tenants = len({integration.tenant_id for integration in integrations}) > 1
     shown = integrations[:MAX_SUMMARIES]
     banners = freshness.banner_of_each(integrations=shown)
@@ -66,6 +74,7 @@ def account_summaries(context) -> dict:
                 summary=_summary(integration),
                 show_tenant=several_tenants,
                 freshness_banner=banners[integration.pk],
+                can_manage=can_manage,
             )
             for integration in shown
         ],
@@ -73,7 +82,7 @@ def account_summaries(context) -> dict:
     }
 
 
-def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict) -> dict:
+def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict, can_manage: bool) -> dict:
     integration = summary["integration"]
     accounts = reverse("admin:integrations_syncedaccount_changelist")
     changes = reverse("admin:integrations_accountchange_changelist")
@@ -85,10 +94,15 @@ def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict)
         return f"{changes}?{urlencode({'integration': integration.pk, **params})}"
 
     run = summary["last_run"]
+    nothing_yet = not summary["active"] and not summary["removed"]
     return {
         "summary": summary,
         "show_tenant": show_tenant,
         "freshness": freshness_banner,
+        "status_badge": status_badge(integration),
+        "status_message": message_text(integration),
+        "last_sync": when(run.finished_at or run.started_at) if run else "",
+        "empty": empty_state(integrations=[integration], can_manage=can_manage) if nothing_yet else None,
         "roles": [
             {
                 **row,
@@ -115,5 +129,7 @@ def summary_context(*, summary: dict, show_tenant: bool, freshness_banner: dict)
             "pending": accounts_link(invitation_pending__exact="1"),
             "added": changes_link(run=run.pk, kind__exact="added") if run else "",
             "removed": changes_link(run=run.pk, kind__exact="removed") if run else "",
+            "role_changes": changes_link(run=run.pk, kind__exact="role_changed") if run else "",
+            "privilege_grants": changes_link(run=run.pk, grants_privilege="yes") if run else "",
         },
     }

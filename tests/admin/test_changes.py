@@ -36,7 +36,7 @@ def rows(response) -> list[tuple[str, str]]:
     return [
         (name, kind)
         for name, kind in re.findall(
-            r'<td class="field-account_column"><a href="[^"]+">([^<]+)</a>.*?<td class="field-kind_column">([A-Z][a-z]+(?: [a-z]+)*)',
+            r'<td class="field-account_column"><span class="pd-cut[^"]*" title="[^"]*"><a href="[^"]+">([^<]+)</a>.*?<td class="field-kind_column">([A-Z][a-z]+(?: [a-z]+)*)',
             body,
             flags=re.S,
         )
@@ -74,7 +74,7 @@ def test_changes_that_grant_privilege_stand_out(reviewer_client, data):
     html = reviewer_client.get(URL).content.decode()
     badged = re.findall(r'<tr>.*?</tr>', html[html.index('<tbody>') :], flags=re.S)
     with_badge = {
-        re.search(r'field-account_column"><a href="[^"]+">([^<]+)</a>', row).group(1)
+        re.search(r'field-account_column"><span [^>]*><a href="[^"]+">([^<]+)</a>', row).group(1)
         for row in badged
         if "grants-privilege" in row
     }

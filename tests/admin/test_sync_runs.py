@@ -65,9 +65,10 @@ def test_tenant_admin_sees_own_runs_newest_first_with_every_column(
     assert response.status_code == 200
     assert result_rows(response) == [new, old]
     page = response.content.decode()
-    for header in ("Integration", "Trigger", "Duration", "Outcome", "Accounts fetched", "Accounts added",
-                   "Accounts updated", "Accounts removed", "Accounts unchanged", "HTTP requests", "Retries", "Message"):
+    # Compact: the counts share two columns, each figure named on hover.
+    for header in ("Started", "Integration", "Trigger", "Duration", "Outcome", "Accounts (+ − ~)", "Requests", "Message"):
         assert f">{header}<" in page, header
+    assert 'title="30 fetched, 3 added, 1 removed, 2 updated, 24 unchanged"' in page and "17 <span" in page
     assert "12.5 s" in page
     assert "First sync after configuration" in page
     assert 'sync-outcome-failed' in page and ">Failed</span>" in page

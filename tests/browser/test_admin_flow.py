@@ -28,8 +28,17 @@ def integration_row(page):
     return rows.first
 
 
+# Columns of the Third Party Applications list.
+COLUMNS = {
+    "status_display": "td.field-status_column .status-badge",
+    "message": "td.field-message_column .pd-message",
+    "description": "td.field-description_column",
+    "last_synced_display": "td.field-last_synced_display",
+}
+
+
 def cell(row, column: str) -> str:
-    return row.locator(f"td.field-{column}").inner_text().strip()
+    return row.locator(COLUMNS.get(column, f"td.field-{column}")).inner_text().strip()
 
 
 def wait_until_synced(page, cluster) -> None:
@@ -74,7 +83,7 @@ def test_tenant_admin_adds_configures_and_sees_the_first_sync_connect(
     screenshot(page, "03-empty-list")
 
     # Add Integration: PagerDuty, with its Primary Application Owner and Description.
-    click_and_load(page.get_by_role("link", name="Add Integration"))
+    click_and_load(page.locator(".object-tools").get_by_role("link", name="Add Integration"))
     assert page.locator("h1").inner_text() == "Add Integration"
     assert page.locator("label[for=id_owner]").inner_text().startswith("Primary Application Owner")
     page.locator("#id_application").select_option(label="PagerDuty")
