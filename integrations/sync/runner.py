@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -185,7 +186,10 @@ class ProgressRecorder:
     the latest one to the integration for the admin's live status, at most once a second.
 
     A single UPDATE in its own autocommit statement, outside the sync's write transaction
-    (fetching happens before it), and only while this sync holds the integration.
+    (fetching happens before it), and only while this sync holds the integration. Only the
+    sync's own thread writes: a line from one of the fetcher's worker threads is kept and
+    stored by the next call from the sync's thread, so no worker opens a database connection
+    of its own (on SQLite it would wait on the sync's, and nobody would close it).
     """
 
     def __init__(self, *, integration_id: int, started_at, echo: Callable[[str], None] | None = None):
@@ -193,15 +197,20 @@ class ProgressRecorder:
         self.started_at = started_at
         self.echo = echo
         self.stored_at = float("-inf")
+        self.owner = threading.get_ident()
+        self.latest = ""
 
     def __call__(self, line: str) -> None:
         if self.echo is not None:
             self.echo(line)
+        self.latest = line
+        if threading.get_ident() != self.owner:
+            return
         now = time.monotonic()
         if now - self.stored_at < PROGRESS_EVERY_SECONDS:
             return
         self.stored_at = now
-        _holding_lock(self.integration_id, self.started_at).update(progress=line[:PROGRESS_MAX_LENGTH])
+        _holding_lock(self.integration_id, self.started_at).update(progress=self.latest[:PROGRESS_MAX_LENGTH])
 
 
 def _holding_lock(integration_id: int, started_at):
