@@ -48,7 +48,6 @@ class SyncedAccountAdmin(ReviewerAdmin):
         "role_column",
         "teams_column",
         "license_column",
-        "findings_column",
         "status_column",
         "last_seen_column",
         "pagerduty_list_link",
@@ -130,10 +129,13 @@ class SyncedAccountAdmin(ReviewerAdmin):
     @admin.display(description="Name / email", ordering="name")
     def name_column(self, obj):
         url = reverse("admin:integrations_syncedaccount_change", args=[obj.pk])
+        found = findings.annotated_findings(obj)
         return format_html(
-            '{}<br>{}',
+            '{}<br>{}{}',
             cut(obj.name, css="pd-cut-m", html=format_html('<a href="{}">{}</a>', url, obj.name)),
             cut(obj.email, css="pd-cut-m pd-quiet"),
+            # Under the name, not a column of their own: the table still fits at 1280 px.
+            format_html('<div class="pd-findings">{}</div>', findings_html(found)) if found else "",
         )
 
     @admin.display(description="Invitation", ordering="invitation_pending")
