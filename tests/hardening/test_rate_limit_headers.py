@@ -10,7 +10,7 @@ import pytest
 
 from integrations.secrets import Secret
 from integrations.connectors.errors import RateLimited
-from integrations.connectors.pagerduty.client import PagerDutyClient
+from integrations.connectors.pagerduty.client import PagerDutyClient, backoff_delay
 from integrations.models import Integration, SyncRun
 from integrations.services import add_integration
 from integrations.sync import sync_integration
@@ -48,6 +48,24 @@ def test_a_spent_window_with_an_unusable_reset_is_a_short_backoff(client, fake_p
     assert [len(page["users"]) for page in pages] == [1, 1, 1, 1]
     assert elapsed() < 2
     assert fake_pagerduty.wait_for_requests(4) == 4
+
+
+def test_a_long_run_of_unusable_resets_slows_a_sync_but_never_fails_it(client, fake_pagerduty):
+    """The backoff for an unusable reset grows with each one in a row, but it is our own wait,
+    not PagerDuty's: it stops growing at the max wait (0.5 s here) instead of failing the sync
+    with a wait PagerDuty never asked for."""
+    fake_pagerduty.inject(USERS, kind="headers", times=None, headers=window("10", "0", "NaN"))
+
+    with bounded(15) as elapsed:
+        pages = [client.fetch_json("/users", {"limit": 1, "offset": n}) for n in range(10)]
+
+    assert len(pages) == 10
+    assert elapsed() < 10
+
+
+def test_backoff_never_overflows_however_many_attempts_came_before(settings):
+    settings.PAGERDUTY_BACKOFF_BASE = 1.0
+    assert 30 <= backoff_delay(5000) <= 60
 
 
 @pytest.mark.parametrize("reset", ["NaN", "inf", "nonsense"])

@@ -79,7 +79,8 @@ def base_url_for(region: str) -> str:
 
 def backoff_delay(attempt: int) -> float:
     """Exponential backoff with jitter: about base·2^attempt, between half and all of it."""
-    delay = min(settings.PAGERDUTY_BACKOFF_BASE * (2**attempt), MAX_BACKOFF_SECONDS)
+    # The exponent is capped too: past about 2**1024 the product no longer fits a float.
+    delay = min(settings.PAGERDUTY_BACKOFF_BASE * (2 ** min(attempt, 32)), MAX_BACKOFF_SECONDS)
     return delay * (0.5 + random.random() / 2)
 
 
@@ -160,8 +161,10 @@ class RateLimitGate:
                 reset = _header_number(response, "ratelimit-reset")
                 if remaining is not None:
                     if reset is None or reset < 0:
-                        # A count without a usable reset: back off a little, longer each time in a row.
-                        reset = backoff_delay(self._unreadable_resets)
+                        # A count without a usable reset: back off a little, longer each time in a
+                        # row, but never past the max wait: the wait is ours, not PagerDuty's, so it
+                        # slows a sync down and never fails it.
+                        reset = min(backoff_delay(self._unreadable_resets), self._max_wait)
                         self._unreadable_resets += 1
                     else:
                         self._unreadable_resets = 0
