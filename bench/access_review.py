@@ -1,4 +1,4 @@
-"""Scenario 7: an access review of scenario 5's 100,000 accounts.
+"""Scenario 7: an access review of the 100,000 accounts of scenario 5's tenant still in PagerDuty.
 
 Opening it and streaming its evidence report each run as a process of their own (wall time,
 SQL queries, peak RSS), beside the same at 1,000 accounts to show what does not grow; the
