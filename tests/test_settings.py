@@ -286,7 +286,7 @@ def test_dumpdata_keeps_tokens_encrypted_and_loaddata_reads_them_back(integratio
     from tests.conftest import configure, saved_token
 
     configure(integration)
-    for fmt in ("json", "xml"):
+    for fmt in ("json", "xml", "yaml"):
         dump = tmp_path / f"backup.{fmt}"
         call_command("dumpdata", "integrations.integration", format=fmt, output=str(dump), verbosity=0)
         assert TOKEN not in dump.read_text() and "gAAAA" in dump.read_text(), fmt
