@@ -49,10 +49,10 @@ def measure(bench, *, fake, engine: Measured) -> list[report.Row]:
         "6. Peer: python-pagerduty's RestApiV2Client.iter_all + Django bulk writes (bulk_create with "
         "update_conflicts, one transaction), the same account as 1, one request after another"
     )
+    difference = peer_requests - engine.requests
     requests_note = (
-        "the same listings, 100 a page, so the same count"
-        if peer_requests == engine.requests
-        else f"the peer needs {peer_requests - engine.requests:+d} requests"
+        "the same listings, 100 a page, so the same count" if difference == 0
+        else f"the peer makes {abs(difference)} {'more' if difference > 0 else 'fewer'} requests"
     )
     return [
         report.Row(scenario, "requests: peer / engine", f"{peer_requests} / {engine.requests}",
