@@ -20,6 +20,7 @@ class Measured:
     returncode: int
     output: str
     stats: dict = field(default_factory=dict)  # queries, rows_written… (bench/stats.py)
+    requests: int = 0  # to the fake PagerDuty, when the caller counted them
 
     @property
     def peak_rss_mb(self) -> float:

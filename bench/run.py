@@ -2,7 +2,8 @@
 
 A fake PagerDuty (tests/connectors/pagerduty/fake) answers on 127.0.0.1 with a chosen latency and rate
 limit; the sync under test is `python manage.py syncpagerduty --integration ID` run as a
-process of its own and timed from spawn to exit; scenario 7 (bench/access_review.py) opens,
+process of its own and timed from spawn to exit; scenario 6 (bench/peer.py) runs the same sync
+written with PagerDuty's own Python client beside it; scenario 7 (bench/access_review.py) opens,
 decides and exports an access review of 100,000 accounts. The bench's database is its own (see
 bench/database.py) and everything it starts is stopped and removed when it ends.
 
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import access_review, report
+from bench import access_review, peer, report
 from bench.database import BenchDatabase
 from bench.process import ROOT, Measured, run_measured
 
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only", metavar="N,N", default="1,2,3,4,5,6,7",
-        help="run only these scenarios (default: all; 3 needs 1, 6 compares with 1; 7 seeds 5's tenant)",
+        help="run only these scenarios (default: all; 3 needs 1; 6, the python-pagerduty peer, runs beside 1; "
+        "7 seeds 5's tenant)",
     )
     args = parser.parse_args(argv)
 
@@ -142,7 +144,7 @@ class Bench:
 
         call_command("migrate", verbosity=0)
         self.concurrency = settings.PAGERDUTY_MAX_CONCURRENCY
-        # Warm the disk cache for every measured process alike (engine and baseline).
+        # Warm the disk cache for every measured process alike (engine and peer).
         run_measured(["manage.py", "syncpagerduty", "--help"], env=self.env, workdir=self.workdir, name="warm-up",
                      timeout=PROCESS_TIMEOUT)
 
@@ -171,7 +173,7 @@ class Bench:
             if 2 in scenarios:
                 self.rate_bound(fake, minimum)
             if 6 in scenarios:
-                self.baseline(fake, first)
+                self.rows += peer.measure(self, fake=fake, engine=first)
         if 4 in scenarios:
             with FakePagerDuty(
                 generate_dataset(users=MEMORY_USERS, teams=MEMORY_TEAMS, seed=SEED), token=TOKEN, offset_cap=None
@@ -184,6 +186,7 @@ class Bench:
             integration = self.integration("latency-bound" if number == 1 else f"latency-bound {number}")
             fake.reset_log()
             runs.append(self.sync(fake, integration, name=f"latency-bound-{number}"))
+            runs[-1].requests = fake.request_count
             requests.add(fake.request_count)
         measured = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
         sequential = minimum * LATENCY
@@ -285,25 +288,6 @@ class Bench:
                        Target.at_most(throttled, windows, f"≤ 1 per window ({windows} windows)")),
         ]
 
-    def baseline(self, fake, engine: Measured) -> None:
-        integration = self.integration("baseline")
-        fake.reset_log()
-        measured = run_measured(
-            ["bench/baseline.py", "--integration", str(integration.pk)],
-            env={**self.env, "PAGERDUTY_API_BASE_URL": fake.base_url},
-            workdir=self.workdir,
-            name="baseline",
-            timeout=PROCESS_TIMEOUT,
-        )
-        _settle(fake)
-        ratio = measured.seconds / engine.seconds
-        scenario = "6. Baseline: the same sync as a first script (sequential pages, update_or_create per row)"
-        self.rows += [
-            report.Row(scenario, "wall time, process spawn to exit", f"{measured.seconds:.2f} s",
-                       note=f"{fake.request_count} requests, {measured.queries:,} SQL queries"),
-            report.Row(scenario, "engine speed-up (scenario 1)", f"{ratio:.1f}×", Target.at_least(ratio, 10, "≥ 10×")),
-        ]
-
     def memory(self, fake) -> None:
         integration = self.integration("memory")
         measured = self.sync(fake, integration, name="memory")
@@ -375,9 +359,10 @@ class Bench:
             status=Integration.Status.PENDING,
         )
 
-    def sync(self, fake, integration, *, name: str) -> Measured:
+    def sync(self, fake, integration, *, name: str, argv: list[str] | None = None) -> Measured:
+        """`manage.py syncpagerduty` (or `argv`) against `fake`, measured."""
         measured = run_measured(
-            ["manage.py", "syncpagerduty", "--integration", str(integration.pk)],
+            argv or ["manage.py", "syncpagerduty", "--integration", str(integration.pk)],
             env={**self.env, "PAGERDUTY_API_BASE_URL": fake.base_url},
             workdir=self.workdir,
             name=name,

@@ -1,6 +1,6 @@
 """The project's settings, plus the bench's statistics hook when BALKAN_PD_BENCH_STATS names a file.
 
-Processes the bench measures (`manage.py syncpagerduty`, the baseline script) run with these
+Processes the bench measures (`manage.py syncpagerduty`, the peer in bench/peer.py) run with these
 settings, so production code knows nothing about the bench.
 """
 
