@@ -1,13 +1,18 @@
 """The bench's own database: a SQLite file in its temporary directory, or a dedicated
-PostgreSQL database (bench_balkan_pd) created on the server DATABASE_URL names, and dropped."""
+PostgreSQL database (bench_balkan_pd, or BENCH_DATABASE_NAME: two benches on one server need
+two names) created on the server DATABASE_URL names, and dropped."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-BENCH_DATABASE = "bench_balkan_pd"
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE_NAME") or "bench_balkan_pd"
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", BENCH_DATABASE):
+    raise SystemExit(f"BENCH_DATABASE_NAME must be a plain lower-case name, not {BENCH_DATABASE!r}")
 
 
 @dataclass

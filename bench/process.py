@@ -38,6 +38,10 @@ class Measured:
     def rows_written_to(self, table: str) -> int:
         return self.stats["rows_written_by_table"].get(table, 0)
 
+    def writes_to(self, table: str) -> int:
+        """INSERT/UPDATE/DELETE statements on `table`."""
+        return self.stats["writes_by_table"].get(table, 0)
+
 
 class ProcessFailed(Exception):
     pass

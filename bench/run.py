@@ -2,9 +2,11 @@
 
 A fake PagerDuty (tests/connectors/pagerduty/fake) answers on 127.0.0.1 with a chosen latency and rate
 limit; the sync under test is `python manage.py syncpagerduty --integration ID` run as a
-process of its own and timed from spawn to exit; scenario 6 (bench/peer.py) runs the same sync
-written with PagerDuty's own Python client beside it; scenario 7 (bench/access_review.py) opens,
-decides and exports an access review of 100,000 accounts. The bench's database is its own (see
+process of its own and timed from spawn to exit; scenario 4 (bench/cost_curves.py) measures
+it from 1,000 to 100,000 users and draws docs/bench/cost-curves.svg; scenario 6 (bench/peer.py)
+runs the same sync written with PagerDuty's own Python client beside it; scenario 7
+(bench/access_review.py) opens, decides and exports an access review of 100,000 items. The
+bench's database is its own (see
 bench/database.py) and everything it starts is stopped and removed when it ends.
 
     python -m bench [--database-url URL] [--only 1,2,3,4,5,6,7]
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import access_review, peer, report
+from bench import access_review, cost_curves, peer, report
 from bench.database import BenchDatabase
 from bench.process import ROOT, Measured, run_measured
 
@@ -35,7 +37,6 @@ LATENCY = 0.050  # seconds per request: a plausible round trip to api.pagerduty.
 # PagerDuty allows 960 requests a minute per key; the same rate over a shorter window keeps the
 # run short while one sync still spans several windows.
 RATE_LIMIT, RATE_WINDOW = 160, 10.0
-MEMORY_USERS, MEMORY_TEAMS = 50_000, 200
 # Every 10th seeded account is removed (tests.factories), so 111,111 accounts leave 100,000 in
 # PagerDuty: scenario 7's review has 100,000 items.
 REVIEWER_ACCOUNTS = 111_111
@@ -175,10 +176,7 @@ class Bench:
             if 6 in scenarios:
                 self.rows += peer.measure(self, fake=fake, engine=first)
         if 4 in scenarios:
-            with FakePagerDuty(
-                generate_dataset(users=MEMORY_USERS, teams=MEMORY_TEAMS, seed=SEED), token=TOKEN, offset_cap=None
-            ) as fake:
-                self.memory(fake)
+            self.rows += cost_curves.measure(self)
 
     def latency_bound(self, fake, minimum: int) -> Measured:
         runs, requests = [], set()
@@ -286,20 +284,6 @@ class Bench:
                                       f"≤ 1.1 × window bound {bound:.2f} s")),
             report.Row(scenario, "429s received", f"{throttled}",
                        Target.at_most(throttled, windows, f"≤ 1 per window ({windows} windows)")),
-        ]
-
-    def memory(self, fake) -> None:
-        integration = self.integration("memory")
-        measured = self.sync(fake, integration, name="memory")
-        scenario = (
-            f"4. Memory: first sync of {MEMORY_USERS:,} users, {MEMORY_TEAMS} teams, no latency; offset cap lifted in "
-            "the fake, but the sync keeps to PagerDuty's: users past 10,000 come through SCIM and /users?query"
-        )
-        self.rows += [
-            report.Row(scenario, "peak RSS of the sync process", f"{measured.peak_rss_mb:.0f} MB",
-                       Target.at_most(measured.peak_rss_mb, 200, "≤ 200 MB")),
-            report.Row(scenario, "wall time / requests / SQL queries",
-                       f"{measured.seconds:.1f} s / {fake.request_count} / {measured.queries}"),
         ]
 
     def reviewer_list(self, reviewed: access_review.Reviewed) -> None:

@@ -3,7 +3,7 @@
 Loaded by bench/settings.py only when BALKAN_PD_BENCH_STATS is set. Every statement on every
 database connection passes through an execute wrapper: one query each (savepoints and
 BEGIN included, as django_assert_num_queries counts them), and for INSERT/UPDATE/DELETE the
-rows they wrote, by table.
+statements and the rows they wrote, by table.
 
 Rows written: PostgreSQL reports them in the cursor's rowcount. SQLite reports 0 for an
 INSERT … RETURNING (bulk_create) until its rows are read, which Django does after the
@@ -26,6 +26,7 @@ class StatementCounter:
     def __init__(self):
         self.queries = 0
         self.rows_written: Counter[str] = Counter()
+        self.writes_by_table: Counter[str] = Counter()  # INSERT/UPDATE/DELETE statements
         self._pending: tuple[object, str, int] | None = None  # SQLite: (raw connection, table, changes before)
 
     def __call__(self, execute, sql, params, many, context):
@@ -38,6 +39,7 @@ class StatementCounter:
         result = execute(sql, params, many, context)
         if match:
             table = match.group(1)
+            self.writes_by_table[table] += 1
             if not sqlite:
                 self.rows_written[table] += max(context["cursor"].rowcount, 0)
             elif " RETURNING " in sql.upper():
@@ -94,6 +96,7 @@ def _write(path: str) -> None:
                 "queries": COUNTER.queries,
                 "rows_written": sum(COUNTER.rows_written.values()),
                 "rows_written_by_table": dict(COUNTER.rows_written),
+                "writes_by_table": dict(COUNTER.writes_by_table),
                 "peak_rss_kb": _peak_rss_kb(),
             },
             out,

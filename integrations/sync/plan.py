@@ -6,6 +6,10 @@ is, and `write.apply_plan` writes it. It works for any application: the snapshot
 connector contract's (integrations/connectors/base.py), the roles come from the
 integration's connector.
 
+Stored accounts are read a chunk at a time and kept as model objects only when the plan may
+change them: an unchanged re-sync of 100,000 accounts held 100,000 model objects beside the
+snapshot, about 100 MB more than a first sync (`make bench`, scenario 4).
+
 Rules: accounts are never deleted; an account is marked removed only by a complete snapshot;
 a team or license part that was not synced (snapshot says None) is left as it is; team
 memberships of accounts not seen in this snapshot are left as they are.
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F
+
 from integrations.connectors.base import Attribution, Snapshot
 from integrations.models import (
     AccountChange,
@@ -37,6 +43,7 @@ ACCOUNT_FIELDS = (
 )
 TEAM_FIELDS = ("name", "description", "html_url")
 LICENSE_FIELDS = ("name", "description", "role_group", "valid_roles")
+ACCOUNT_READ_CHUNK = 2000  # stored accounts read at a time
 
 Kind = AccountChange.Kind
 
@@ -189,23 +196,63 @@ def _assign(obj, values: dict[str, Any], names: tuple[str, ...]) -> list[str]:
 
 def plan_changes(*, integration: Integration, snapshot: Snapshot, now: datetime) -> SyncPlan:
     plan = SyncPlan(integration=integration, snapshot=snapshot, now=now)
-    accounts = {a.external_id: a for a in SyncedAccount.objects.filter(integration=integration)}
     teams = {t.external_id: t for t in Team.objects.filter(integration=integration)}
     licenses = {lic.external_id: lic for lic in License.objects.filter(integration=integration)}
-    memberships = list(TeamMembership.objects.filter(team__integration=integration))
-    plan.active_before = sum(1 for a in accounts.values() if a.removed_at is None)
-    plan.account_pks = {external_id: account.pk for external_id, account in accounts.items()}
+    memberships = TeamMembership.objects.filter(team__integration=integration).annotate(
+        account_external_id=F("account__external_id")
+    )
+    team_by_pk = {team.pk: team for team in teams.values()}
+    existing = {(team_by_pk[m.team_id].external_id, m.account_external_id): m for m in memberships}
     plan.licenses = licenses
 
     _plan_licenses(plan, licenses)
     _plan_teams(plan, teams, now)
+    accounts = _read_accounts(plan, licenses, keep=_membership_accounts(snapshot, existing))
     _plan_accounts(plan, accounts, licenses, now)
-    _plan_memberships(plan, accounts, teams, memberships)
+    _plan_memberships(plan, accounts, teams, existing)
     if snapshot.attributions:
         plan.attributions = attribution_index(snapshot.attributions)
         for change in plan.changes:
             change.by = plan.attribution(change.account.external_id, change.kind, change.team)
     return plan
+
+
+def _membership_accounts(snapshot: Snapshot, existing: dict[tuple[str, str], TeamMembership]) -> set[str]:
+    """Ids of the accounts whose team memberships may change: on a team, off it, or another role."""
+    fetched = {(team_id, user_id, role) for team_id, roster in snapshot.members.items() for user_id, role in roster.items()}
+    stored = {(team_id, user_id, membership.role) for (team_id, user_id), membership in existing.items()}
+    return {user_id for _, user_id, _ in fetched ^ stored}
+
+
+def _read_accounts(plan: SyncPlan, licenses: dict[str, License], *, keep: set[str]) -> dict[str, SyncedAccount]:
+    """The stored accounts the plan may change, by PagerDuty id, in their stored order (also
+    plan.account_pks and plan.active_before, of all of them).
+
+    Kept: accounts the snapshot does not list, or lists with other values, license, removal
+    or last seen time, and those in `keep`. The others would leave no trace in the plan: only
+    their ids stay, in plan.account_pks.
+    """
+    snapshot = plan.snapshot
+    license_ids = {lic.pk: external_id for external_id, lic in licenses.items() if lic.pk}
+    kept = {}
+    for account in SyncedAccount.objects.filter(integration=plan.integration).iterator(chunk_size=ACCOUNT_READ_CHUNK):
+        external_id = account.external_id
+        plan.account_pks[external_id] = account.pk
+        if account.removed_at is None:
+            plan.active_before += 1
+        values = snapshot.users.get(external_id)
+        if values is None:
+            if account.removed_at is None:
+                kept[external_id] = account
+        elif (
+            external_id in keep
+            or account.removed_at is not None
+            or account.last_seen_at is not None
+            or any(getattr(account, name) != values[name] for name in ACCOUNT_FIELDS)
+            or _license_change(plan, account, license_ids.get(account.license_id), licenses)[0]
+        ):
+            kept[external_id] = account
+    return kept
 
 
 def _plan_licenses(plan: SyncPlan, licenses: dict[str, License]) -> None:
@@ -247,12 +294,14 @@ def _plan_teams(plan: SyncPlan, teams: dict[str, Team], now: datetime) -> None:
 
 
 def _plan_accounts(plan: SyncPlan, accounts: dict[str, SyncedAccount], licenses: dict[str, License], now: datetime) -> None:
+    """`accounts`: the stored accounts _read_accounts kept; the others are stored as they are."""
     snapshot = plan.snapshot
     license_ids = {lic.pk: external_id for external_id, lic in licenses.items() if lic.pk}
     for external_id, values in snapshot.users.items():
         account = accounts.get(external_id)
         if account is None:
-            plan.accounts_new.append(external_id)
+            if external_id not in plan.account_pks:
+                plan.accounts_new.append(external_id)
             continue
 
         old_role, old_email = account.role, account.email
@@ -291,31 +340,40 @@ def _plan_accounts(plan: SyncPlan, accounts: dict[str, SyncedAccount], licenses:
 
 def _plan_license(plan: SyncPlan, account: SyncedAccount, current: str | None, licenses: dict[str, License]) -> bool:
     """Queue the account's license when it differs; True when it changed."""
+    changed, lic = _license_change(plan, account, current, licenses)
+    if changed:
+        plan.account_licenses.append((account, lic))
+    return changed
+
+
+def _license_change(
+    plan: SyncPlan, account: SyncedAccount, current: str | None, licenses: dict[str, License]
+) -> tuple[bool, License | None]:
+    """Whether the account's license (PagerDuty id `current`) differs from the snapshot's, and the new one."""
     snapshot = plan.snapshot
     if snapshot.licenses is None:
-        return False
+        return False, None
     if not snapshot.allocations_complete and account.external_id not in snapshot.allocations:
-        return False  # its allocation was beyond the listing's cap: keep what is stored
+        return False, None  # its allocation was beyond the listing's cap: keep what is stored
     wanted = snapshot.allocations.get(account.external_id)
     if wanted not in licenses:
         wanted = None
     if wanted == current:
-        return False
-    plan.account_licenses.append((account, licenses[wanted] if wanted else None))
-    return True
+        return False, None
+    return True, licenses[wanted] if wanted else None
 
 
 def _plan_memberships(
-    plan: SyncPlan, accounts: dict[str, SyncedAccount], teams: dict[str, Team], memberships: list[TeamMembership]
+    plan: SyncPlan,
+    accounts: dict[str, SyncedAccount],
+    teams: dict[str, Team],
+    existing: dict[tuple[str, str], TeamMembership],
 ) -> None:
+    """`accounts`: as _read_accounts kept them, every account whose memberships change among them;
+    `existing`: the stored memberships by (team id, user id) in PagerDuty."""
     snapshot = plan.snapshot
     if snapshot.teams is None:
         return
-    team_by_pk = {team.pk: team for team in teams.values() if team.pk}
-    account_by_pk = {account.pk: account for account in accounts.values() if account.pk}
-    existing = {
-        (team_by_pk[m.team_id].external_id, account_by_pk[m.account_id].external_id): m for m in memberships
-    }
     new_accounts = set(plan.accounts_new)
 
     def record(account: SyncedAccount, team: Team, old: str, new: str) -> None:

@@ -681,3 +681,34 @@ def test_a_dry_run_reports_the_changes_and_writes_nothing(configured, fake_pager
         (configured.status, configured.message, configured.last_synced_at, configured.sync_started_at),
     )
     assert result.summary().startswith(f"Acme / PagerDuty #{configured.pk}: dry run, nothing written: would be 1 added")
+
+
+def test_the_plan_holds_model_objects_only_of_accounts_it_may_change(configured, fake_pagerduty, monkeypatch):
+    """Stored accounts are read a chunk at a time; the unchanged ones leave no trace in the plan,
+    so a re-sync of 100,000 does not hold 100,000 model objects (`make bench`, scenario 4)."""
+    from integrations.sync import plan as plan_module
+
+    kept: list[dict] = []
+    read_accounts = plan_module._read_accounts
+
+    def recording(*args, **kwargs):
+        kept.append(read_accounts(*args, **kwargs))
+        return kept[-1]
+
+    monkeypatch.setattr(plan_module, "_read_accounts", recording)
+    monkeypatch.setattr(plan_module, "ACCOUNT_READ_CHUNK", 7)  # several chunks of the 30 accounts
+    ds = fake_pagerduty.dataset
+    sync(configured)
+    team_id, responder = _team_member(ds, "responder")
+    leaver, promoted = [user["id"] for user in ds.user_list()[10:13] if user["id"] != responder][:2]
+    ds.remove_user(leaver)
+    ds.set_role(promoted, "admin" if ds.users[promoted]["role"] != "admin" else "user")
+    ds.set_team_role(team_id, responder, "manager")
+
+    changed = sync(configured)
+    unchanged = sync(configured)
+
+    assert kept[0] == {}  # a first sync: nothing stored yet
+    assert set(kept[1]) == {leaver, promoted, responder}
+    assert kept[2] == {}
+    assert (changed.removed, changed.updated, unchanged.unchanged) == (1, 2, 29)

@@ -243,6 +243,14 @@ def test_scim_walks_past_ten_thousand_users_while_rest_stops_at_the_cap():
         assert capped.status_code == 400 and capped.json()["error"]["code"] == 2002
 
 
+def test_minimum_requests_past_the_offset_cap_count_scim_and_the_search():
+    dataset = generate_dataset(users=10_250, teams=2, seed=3)
+    assert len(dataset.allocations) == 10_250
+    uncapped = dataset.minimum_requests(offset_cap=None)  # 103 user and 103 allocation pages
+    # 100 user pages, 103 SCIM pages, 3 search pages for the last 250, 100 allocation pages.
+    assert dataset.minimum_requests() == uncapped - 206 + 100 + 103 + 3 + 100
+
+
 def test_query_filters_users_on_name_and_email_substrings_case_insensitively(api, dataset):
     by_name = api("/users", query="ÅNGSTRÖM", total="true").json()
     assert "Zoë Ångström" in [u["name"] for u in by_name["users"]]
@@ -251,6 +259,26 @@ def test_query_filters_users_on_name_and_email_substrings_case_insensitively(api
     email = next(iter(dataset.users.values()))["email"]
     assert [u["email"] for u in api("/users", query=email.upper()).json()["users"]] == [email]
     assert [t["name"] for t in api("/teams", query="night").json()["teams"]] == [SPECIAL_TEAM_NAME]
+
+
+def test_a_query_answers_the_dataset_as_it_is_now(api, dataset):
+    """Query answers are kept for the paging that follows a probe; a change drops them."""
+    def emails(query: str) -> list[str]:
+        return [u["email"] for u in api("/users", query=query, limit=100).json()["users"]]
+
+    assert emails("qwert") == []
+    user = dataset.add_user(name="Quinn Qwerty", email="quinn@acme.example", role="user")
+    assert emails("qwert") == ["quinn@acme.example"]
+    dataset.set_email(user["id"], "q.qwerty@acme.example")
+    assert emails("qwert") == ["q.qwerty@acme.example"] and emails("quinn@") == []
+    dataset.update_user(user["id"], name="Vera Xylo")
+    assert emails("quinn") == [] and emails("xylo") == ["q.qwerty@acme.example"]
+    dataset.remove_user(user["id"])
+    assert emails("xylo") == []
+    # The same answer as a scan of every user's name and email, wherever the query falls.
+    for query in ("a", "ić", "acme.ex", "le.1", "<", ".1@", "zz"):
+        assert emails(query)[:100] == [u["email"] for u in dataset.user_list()
+                                       if query in u["name"].lower() or query in u["email"].lower()][:100]
 
 
 # -- access rules -------------------------------------------------------------------------
@@ -578,6 +606,11 @@ def test_fifty_thousand_users_generate_quickly():
     print(f"generated 50,000 users and 1,000 teams in {elapsed:.2f} s")
     assert len(big.users) == 50_000 and len(big.teams) == 1_000
     assert len({u["email"] for u in big.users.values()}) == 50_000
+    started = time.monotonic()
+    for query in ("ana", "marko.", "petrovic", "acme.example", "1234"):
+        big.users_matching(query)
+    # 0.1 s a query as a loop over the users: thousands of them past the offset cap (make bench).
+    assert time.monotonic() - started < 1.0
 
 
 # -- the command line ---------------------------------------------------------------------

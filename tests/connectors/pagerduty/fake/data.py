@@ -12,6 +12,7 @@ import math
 import random
 import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -128,6 +129,7 @@ def _license_reference(lic: dict[str, Any]) -> dict[str, Any]:
 
 
 AUDIT_MAX_DAYS = 31
+SEARCH_CACHE_SIZE = 64  # queries; a sync pages each query right after probing it
 
 
 def _iso(moment: datetime) -> str:
@@ -202,6 +204,15 @@ class Dataset:
     _user_list: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     _team_list: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     _scim_index: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    _allocation_list: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    # /users?query= answers of the last few queries: at 100,000 users one scan took 0.1 s of
+    # the server's time, and a sync past the offset cap asks thousands. Users change their
+    # name or email only through update_user and set_email, which clear it.
+    _search_cache: OrderedDict[str, list[dict[str, Any]]] = field(
+        default_factory=OrderedDict, repr=False, compare=False)
+    # Every user's "name\nemail" in lower case, joined by NUL, and where each one starts:
+    # str.find over one string scans in C what a loop over 100,000 users did in Python.
+    _search_text: tuple[str, list[int]] | None = field(default=None, repr=False, compare=False)
     _serial: int = field(default=0, repr=False, compare=False)
     # One embedded license object per license, shared by its allocations (saves memory).
     _license_refs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
@@ -214,28 +225,86 @@ class Dataset:
                 self._user_list = list(self.users.values())
             return self._user_list
 
+    def users_matching(self, query: str) -> list[dict[str, Any]]:
+        """Users whose name or email holds `query` (lower case), in listing order, as
+        /users?query= finds them."""
+        with self.lock:
+            found = self._search_cache.get(query)
+            if found is None:
+                found = self._scan(query)
+                self._search_cache[query] = found
+                if len(self._search_cache) > SEARCH_CACHE_SIZE:
+                    self._search_cache.popitem(last=False)
+            else:
+                self._search_cache.move_to_end(query)
+            return found
+
+    def _scan(self, query: str) -> list[dict[str, Any]]:
+        users = self.user_list()
+        if self._search_text is None:
+            texts = [f"{u['name']}\n{u['email']}".lower() for u in users]
+            starts, position = [], 0
+            for text in texts:
+                starts.append(position)
+                position += len(text) + 1
+            self._search_text = ("\0".join(texts), starts)
+        text, starts = self._search_text
+        found, position = [], text.find(query)
+        while position >= 0:
+            index = bisect.bisect_right(starts, position) - 1
+            found.append(users[index])
+            if index + 1 == len(starts):
+                break
+            position = text.find(query, starts[index + 1])
+        return found
+
+    def allocation_list(self) -> list[dict[str, Any]]:
+        """License allocations in listing order (cached until the next change)."""
+        with self.lock:
+            if self._allocation_list is None:
+                self._allocation_list = list(self.allocations.values())
+            return self._allocation_list
+
     def team_list(self) -> list[dict[str, Any]]:
         with self.lock:
             if self._team_list is None:
                 self._team_list = list(self.teams.values())
             return self._team_list
 
-    def minimum_requests(self, *, page_size: int = 100, audit_since: datetime | None = None) -> int:
+    def minimum_requests(self, *, page_size: int = 100, audit_since: datetime | None = None,
+                         offset_cap: int | None = 10_000) -> int:
         """The fewest requests a full sync of this account needs (the formula of
         integrations/connectors/pagerduty/fetch.py): users, teams and allocation pages, at
         least one members page per team, one /licenses request, the pages of the audit trail
-        since `audit_since` (a first sync: the last 31 days) and of who is on call."""
+        since `audit_since` (a first sync: the last 31 days) and of who is on call.
+
+        Past PagerDuty's offset cap (`offset_cap`, None: none) /users and
+        /license_allocations list only their first offset_cap / page_size pages; every user
+        is then named by SCIM's user list (one page per page_size users), and the users not
+        listed yet can be reached at best page_size per /users?query page. That is a lower
+        bound: which queries reach them without overlap depends on the emails, and a sync
+        spends some requests more on probing them.
+        """
 
         def pages(n: int) -> int:
             return max(1, math.ceil(n / page_size))
 
         with self.lock:
+            users, allocations = len(self.users), len(self.allocations)
+            beyond_cap = 0
+            if offset_cap is not None and users > offset_cap:
+                listed = offset_cap // page_size * page_size
+                beyond_cap = pages(users) + math.ceil((users - listed) / page_size)  # SCIM, then the search
+                users = listed
+            if offset_cap is not None and allocations > offset_cap:
+                allocations = offset_cap // page_size * page_size  # the rest: SCIM told them
             return (
-                pages(len(self.users))
+                pages(users)
+                + beyond_cap
                 + pages(len(self.teams))
                 + sum(pages(len(roster)) for roster in self.members.values())
                 + 1
-                + pages(len(self.allocations))
+                + pages(allocations)
                 + pages(len(self.audit_records_between(since=audit_since, until=None)))
                 + pages(len(self.on_call_entries()))
             )
@@ -388,6 +457,7 @@ class Dataset:
                 else:
                     user[key] = value
             user["summary"] = user["name"]
+            self._forget_searches()
             allocation = self.allocations.get(user_id)
             if allocation is not None:
                 allocation["user"]["summary"] = user["name"]
@@ -412,6 +482,7 @@ class Dataset:
                 self.record(user_reference(user), "update",
                             fields=[{"name": "email", "value": email, "before_value": user["email"]}])
             user["email"] = email
+            self._forget_searches()
 
     def set_team_role(self, team_id: str, user_id: str, role: str | None) -> None:
         """Put a user on a team with ``role``, change the role, or (None) take them off."""
@@ -437,8 +508,13 @@ class Dataset:
     # -- internals ----------------------------------------------------------------------
     def _changed(self) -> None:
         self._user_list = None
+        self._forget_searches()
         self._team_list = None
         self._scim_index = None
+
+    def _forget_searches(self) -> None:
+        self._search_cache.clear()
+        self._search_text = None
 
     def _new_id(self) -> str:
         while True:
@@ -502,6 +578,7 @@ class Dataset:
             "license": self._license_refs.setdefault(lic["id"], _license_reference(lic)),
             "allocated_at": allocated_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        self._allocation_list = None
         lic["current_value"] += 1
         if lic["allocations_available"] is not None:
             lic["allocations_available"] = max(0, lic["allocations_available"] - 1)
@@ -510,6 +587,7 @@ class Dataset:
         allocation = self.allocations.pop(user_id, None)
         if allocation is None:
             return
+        self._allocation_list = None
         lic = self._license_by_id(allocation["license"]["id"])
         lic["current_value"] -= 1
         if lic["allocations_available"] is not None:

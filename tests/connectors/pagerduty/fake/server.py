@@ -511,9 +511,7 @@ class FakePagerDuty:
     def _list_users(self, params: dict[str, list[str]]) -> bytes:
         query = _first(params, "query", "").lower()
         with self.dataset.lock:
-            users = self.dataset.user_list()
-            if query:
-                users = [u for u in users if query in u["name"].lower() or query in u["email"].lower()]
+            users = self.dataset.users_matching(query) if query else self.dataset.user_list()
             return _encode(self._page(params, users, "users"))
 
     def _get_user(self, params: dict[str, list[str]], id: str) -> bytes:
@@ -570,7 +568,7 @@ class FakePagerDuty:
     def _list_allocations(self, params: dict[str, list[str]]) -> bytes:
         self._require_license_permission()
         with self.dataset.lock:
-            return _encode(self._page(params, list(self.dataset.allocations.values()), "license_allocations"))
+            return _encode(self._page(params, self.dataset.allocation_list(), "license_allocations"))
 
     def _list_audit_records(self, params: dict[str, list[str]]) -> bytes:
         """Newest first, cursor paged (the cursor is the next record's position)."""
