@@ -1,7 +1,7 @@
 """The main pages fit the window: nothing scrolls sideways at 1280 and 1440 px (the superuser's
 lists too, with their Tenant column and the filter sidebar), rows stay compact, long values are
-cut with the whole text on hover, and at phone width (390 px) a tenant admin still reaches
-Configure and Integrate and Save.
+cut in lists with the whole text on hover and shown whole on detail pages, and at phone width
+(390 px) a tenant admin still reaches Configure and Integrate and Save.
 
 The data is made to be awkward: two integrations (so lists name the integration), long
 descriptions, names, licenses, team lists and failure reasons, and a second tenant.
@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from integrations.models import Integration, SyncRun
+from integrations.models import Integration, SyncedAccount, SyncRun, Team
 from tests.browser.conftest import PASSWORD, click_and_load
 from tests.conftest import configure
 from tests.factories import (
@@ -179,6 +179,62 @@ def test_long_values_are_cut_with_the_whole_text_on_hover(awkward_tenant, browse
         teams = page.locator("#result_list td.field-teams_column [title]").first
         assert "Incident Response Rotation Team Number 3" in teams.get_attribute("title")
         screenshot(page, "accounts")
+    finally:
+        context.close()
+
+
+# On a detail page, the read-only values that do not show whole: cut by a box of theirs (an
+# ellipsis) or reaching past their fieldset (clipped by the page).
+CUT_ON_DETAIL_PAGE = """() => [...document.querySelectorAll('#content-main div.readonly')].flatMap(field => {
+  const row = [...field.closest('.form-row').classList].find(c => c.startsWith('field-'));
+  const fieldset = field.closest('fieldset').getBoundingClientRect();
+  const problems = [];
+  const right = Math.round(field.getBoundingClientRect().right);
+  if (right > fieldset.right + 1) problems.push(`${row} ends at ${right} px, its fieldset at ${Math.round(fieldset.right)}`);
+  for (const el of [field, ...field.querySelectorAll('*')]) {
+    if (getComputedStyle(el).overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1) {
+      problems.push(`${row}: "${el.textContent.trim().slice(0, 40)}" shows ${el.clientWidth} px of ${el.scrollWidth}`);
+    }
+  }
+  return problems;
+})"""
+
+
+def log_in_as(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    click_and_load(page.get_by_role("button", name="Log in"))
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_detail_pages_show_long_values_whole(awkward_tenant, browser, live_server, screenshot, width):
+    """Cutting is for list columns: an integration's page shows its whole Error message (with
+    the next step), an account's or a team's page its whole Integration and License."""
+    failing = Integration.objects.get(status=Integration.Status.ERROR)
+    account = SyncedAccount.objects.get(name=LONG_NAME)
+    team = Team.objects.filter(integration=failing).first()
+    pages = {
+        "integration": f"/admin/integrations/integration/{failing.pk}/change/",
+        "account": f"/admin/integrations/syncedaccount/{account.pk}/change/",
+        "team": f"/admin/integrations/team/{team.pk}/change/",
+    }
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        log_in_as(page, live_server, "alice")
+        problems = []
+        for name, path in pages.items():
+            page.goto(f"{live_server.url}{path}")
+            screenshot(page, f"{width}-{name}")
+            problems += [f"{name}: {p}" for p in page.evaluate(CUT_ON_DETAIL_PAGE) + sideways(measure(page))]
+        page.goto(f"{live_server.url}{pages['integration']}")
+        message = page.locator(".field-message_column .pd-message")
+        assert message.inner_text().startswith(LONG_FAILURE) and "Next: check the service region" in message.inner_text()
+        page.goto(f"{live_server.url}{pages['account']}")
+        assert page.locator(".field-integration_column").inner_text().endswith(str(failing))
+        assert LONG_LICENSE in page.locator(".field-license_column").inner_text()
+        assert not problems, "\n".join(problems)
     finally:
         context.close()
 
