@@ -45,6 +45,14 @@ MAIN_PAGES = {
     "sync-runs": "/admin/integrations/syncrun/",
 }
 
+# How many lines an element's text takes (the distinct tops of its text's line boxes).
+LINES_OF_TEXT = """el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+}"""
+PHONE_TABLE_WIDTH = 449
+
 # Widths of the page's scrolling boxes: #content, and the results table's container.
 MEASURE = """() => {
   const box = (el) => el ? {scroll: el.scrollWidth, client: el.clientWidth} : null;
@@ -251,8 +259,13 @@ def test_at_phone_width_the_admin_reaches_configure_and_save(awkward_tenant, bro
         screenshot(page, "390-integrations")
         button = page.locator("#result_list a.configure-button").first
         box = button.bounding_box()
-        print(json.dumps({"configure_button": box, "measured": measure(page)}))
+        measured = measure(page)
+        print(json.dumps({"configure_button": box, "measured": measured}))
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert button.evaluate(LINES_OF_TEXT) == 1, "Configure and Integrate wraps inside its button"
+        # The table scrolls sideways for the Message at this width; no further than it did when
+        # the button still wrapped (449 px).
+        assert measured["results"]["scroll"] <= PHONE_TABLE_WIDTH, measured
         # The failing integration's Sync now is in reach too.
         sync_now = page.locator("#result_list button.pd-sync-now").first
         box = sync_now.bounding_box()
