@@ -80,6 +80,13 @@ def test_the_403_page_keeps_the_admin_header(alice):
     assert 'id="site-name"' in page
 
 
+def test_the_403_page_says_not_allowed_once(alice):
+    # The admin's base template prints the title as the page's heading: one, not two.
+    page = text(alice.get("/admin/auth/user/"))
+
+    assert re.findall(r"<h1[^>]*>[^<]*</h1>", page) == ["<h1>Not allowed</h1>"]
+
+
 # --- 6. Empty states say the next step -------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ COLUMNS = {
     "status_display": "td.field-status_column .status-badge",
     "message": "td.field-message_column .pd-message",
     "description": "td.field-description_column",
+    "owner": "td.field-owner_column",
     "last_synced_display": "td.field-last_synced_display",
 }
 
