@@ -36,7 +36,11 @@ def next_step(integration: Integration) -> str:
 
 
 def message_text(integration: Integration) -> str:
-    return " ".join(part for part in (integration.message, next_step(integration)) if part)
+    """The status message, then the next step as a sentence of its own."""
+    message, step = integration.message, next_step(integration)
+    if message and step and not message.endswith((".", "!", "?")):
+        message += "."
+    return " ".join(part for part in (message, step) if part)
 
 
 def progress_text(integration: Integration) -> str:

@@ -249,6 +249,7 @@ def test_every_error_message_ends_with_the_next_step(alice, integration, error, 
     for page in (text(alice.get(LIST)), text(alice.get(change_url(integration)))):
         shown = re.search(r'<span class="pd-message[^"]*" data-integration="\d+" title="[^"]*">([^<]+)</span>', page).group(1)
         assert shown.startswith(error.message) and step in shown and "Next: " in shown
+        assert re.search(r"[.!?] Next: ", shown), "the next step is a sentence of its own"
 
 
 def test_a_failed_sync_records_its_kind_for_the_next_step(alice, configured_integration, fake_pagerduty):
