@@ -271,10 +271,14 @@ if "SYNC_STALE_AFTER_SECONDS" in os.environ:
     )
 
 REDIS_URL = env.str("REDIS_URL", default="") or None
-Q_WORKERS = env.int("Q_WORKERS", default=2)
+# Syncs per machine at once. A sync mostly waits on PagerDuty (at 200 ms a request, a sync of
+# 50-500 users takes ~0.8 s, ~0.1 s of it CPU): on a 2-core machine 4 workers synced 1,000
+# integrations in 205 s where 2 took 444 s, for 2 more database connections (`make bench`,
+# scenario 8).
+Q_WORKERS = env.int("Q_WORKERS", default=4)
 Q_CLUSTER = {
     "name": "balkan_pd",
-    # Syncs per machine at once; each sync also fetches pages concurrently (threads).
+    # Each sync also fetches pages concurrently (threads, PAGERDUTY_MAX_CONCURRENCY).
     "workers": Q_WORKERS,
     # Take only what this machine's workers can start: the rest stays in the shared queue for
     # idle machines (django-q2's default prefetches workers² tasks per cluster).

@@ -5,11 +5,12 @@ limit; the sync under test is `python manage.py syncpagerduty --integration ID` 
 process of its own and timed from spawn to exit; scenario 4 (bench/cost_curves.py) measures
 it from 1,000 to 100,000 users and draws docs/bench/cost-curves.svg; scenario 6 (bench/peer.py)
 runs the same sync written with PagerDuty's own Python client beside it; scenario 7
-(bench/access_review.py) opens, decides and exports an access review of 100,000 items. The
-bench's database is its own (see
+(bench/access_review.py) opens, decides and exports an access review of 100,000 items;
+scenario 8 (bench/fleet.py) syncs a fleet of 1,000 integrations with 1, 2 and 4 qcluster
+processes. The bench's database is its own (see
 bench/database.py) and everything it starts is stopped and removed when it ends.
 
-    python -m bench [--database-url URL] [--only 1,2,3,4,5,6,7]
+    python -m bench [--database-url URL] [--only 1,2,3,4,5,6,7,8] [--fleet-size N]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import access_review, cost_curves, peer, report
+from bench import access_review, cost_curves, fleet, peer, report
 from bench.database import BenchDatabase
 from bench.process import ROOT, Measured, run_measured
 
@@ -56,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         "database bench_balkan_pd is created on that server and dropped afterwards)",
     )
     parser.add_argument(
-        "--only", metavar="N,N", default="1,2,3,4,5,6,7",
+        "--only", metavar="N,N", default="1,2,3,4,5,6,7,8",
         help="run only these scenarios (default: all; 3 needs 1; 6, the python-pagerduty peer, runs beside 1; "
-        "7 seeds 5's tenant)",
+        "7 seeds 5's tenant; 8 needs PostgreSQL and Redis)",
+    )
+    parser.add_argument(
+        "--fleet-size", type=int, default=fleet.SIZE, metavar="N",
+        help=f"integrations of scenario 8 (default {fleet.SIZE:,}; fewer for development)",
     )
     args = parser.parse_args(argv)
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     database = BenchDatabase.create(server_url=args.database_url, workdir=workdir)
     started = time.perf_counter()
     try:
-        bench = Bench(workdir=workdir, database=database)
+        bench = Bench(workdir=workdir, database=database, fleet_size=args.fleet_size, database_url=args.database_url)
         bench.setup()
         bench.run(scenarios={int(n) for n in args.only.split(",")})
         text = report.render(
@@ -132,6 +137,8 @@ class Bench:
     env: dict[str, str] = field(default_factory=dict)
     rows: list[report.Row] = field(default_factory=list)
     concurrency: int = 0
+    fleet_size: int = fleet.SIZE
+    database_url: str = ""  # as given: scenario 8 uses its PostgreSQL server, if it is one
 
     def setup(self) -> None:
         self.env = bench_environment(self.database.url)
@@ -161,6 +168,8 @@ class Bench:
             if 7 in scenarios:  # after 5: its review items are not there for 5's pages
                 self.rows += access_review.measure(self, reviewed)
         self.syncs(scenarios)
+        if 8 in scenarios:
+            self.rows += fleet.measure(self, size=self.fleet_size, database_url=self.database_url)
 
     def syncs(self, scenarios: set[int]) -> None:
         from tests.connectors.pagerduty.fake import FakePagerDuty, generate_dataset

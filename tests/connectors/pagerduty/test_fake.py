@@ -22,7 +22,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.exceptions import OpenAPIError
 
-from tests.connectors.pagerduty.fake import LEGACY_ROLE, ROLES, FakePagerDuty, generate_dataset
+from tests.connectors.pagerduty.fake import LEGACY_ROLE, ROLES, FakePagerDuty, LazyAccounts, generate_dataset
 from tests.connectors.pagerduty.fake.data import SPECIAL_NAMES, SPECIAL_TEAM_NAME
 from tests.paths import PAGERDUTY_SPECS, ROOT
 
@@ -467,6 +467,63 @@ def test_max_concurrent_counts_requests_served_at_the_same_moment(fake):
     for _ in range(3):
         one_request()
     assert fake.max_concurrent == 1
+
+
+def test_a_burst_of_new_connections_is_not_dropped_at_the_listen_queue(fake):
+    """A fleet's syncs open many connections at once; a full listen queue drops a SYN, which
+    costs the client a 1 s retransmit (socketserver's default queue holds 5)."""
+    fake.latency = 0.2
+    clients = 64
+    barrier = threading.Barrier(clients)
+    seconds: list[float] = []
+
+    def one_request() -> None:
+        barrier.wait()
+        started = time.perf_counter()
+        requests.get(fake.base_url + "/licenses", headers=REST_HEADERS, timeout=10)
+        seconds.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=one_request) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seconds) == clients
+    assert max(seconds) < 1.0, f"slowest of {clients} new connections: {max(seconds):.2f} s"
+
+
+def test_many_accounts_each_token_reads_its_own_built_once_on_first_use():
+    sizes = {"token-a": 7, "token-b": 12}
+    built: list[str] = []
+
+    def build(token: str):
+        built.append(token)
+        return generate_dataset(users=sizes[token], teams=2, seed=len(built)) if token in sizes else None
+
+    accounts = LazyAccounts(build)
+    with pytest.raises(ValueError):
+        FakePagerDuty(generate_dataset(users=1, teams=1), accounts=accounts)
+    with FakePagerDuty(accounts=accounts, latency=0.05) as fake:
+        assert len(accounts) == 0  # nothing built before a request asks
+
+        def users(token: str) -> requests.Response:
+            return requests.get(fake.base_url + "/users", params={"limit": 100, "total": "true"},
+                                headers={**REST_HEADERS, "Authorization": f"Token token={token}"}, timeout=5)
+
+        # The first requests of a sync arrive together: the account is built once.
+        threads = [threading.Thread(target=users, args=("token-a",)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert built == ["token-a"]
+        assert users("token-a").json()["total"] == 7
+        assert users("token-b").json()["total"] == 12
+        assert users("unknown").status_code == 401
+        assert users(TOKEN).status_code == 401  # no single account besides
+        assert sorted(accounts) == ["token-a", "token-b"]
+        assert built == ["token-a", "token-b", "unknown", TOKEN]  # unknown tokens are not kept
+        assert fake.count("/users", status=200) == 10
 
 
 def test_keep_alive_http_1_1_with_content_length(fake, api):

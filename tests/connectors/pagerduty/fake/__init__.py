@@ -3,10 +3,10 @@
 Standard library only, so it runs without Django: ``python -m tests.connectors.pagerduty.fake``.
 """
 
-from .data import LEGACY_ROLE, ROLES, TEAM_ROLES, Dataset, generate_dataset
+from .data import LEGACY_ROLE, ROLES, TEAM_ROLES, Dataset, LazyAccounts, generate_dataset
 from .server import Fault, FakePagerDuty, RecordedRequest
 
 __all__ = [
-    "Dataset", "FakePagerDuty", "Fault", "LEGACY_ROLE", "ROLES", "RecordedRequest", "TEAM_ROLES",
+    "Dataset", "FakePagerDuty", "Fault", "LazyAccounts", "LEGACY_ROLE", "ROLES", "RecordedRequest", "TEAM_ROLES",
     "generate_dataset",
 ]

@@ -13,6 +13,7 @@ import random
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -690,6 +691,37 @@ def generate_dataset(*, users: int, teams: int, seed: int = 0, with_licenses: bo
     return ds
 
 
+class LazyAccounts(Mapping[str, Dataset]):
+    """Many accounts by token, for FakePagerDuty(accounts=...): `build(token)` makes a token's
+    Dataset the first time a request asks for it (None: the token opens no account), and it
+    is kept. A fleet of a thousand accounts costs nothing before its syncs start, and each
+    account is built once, by whichever request comes first."""
+
+    def __init__(self, build: Callable[[str], Dataset | None]) -> None:
+        self._build = build
+        self._built: dict[str, Dataset] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, token: str) -> Dataset:
+        dataset = self._built.get(token)
+        if dataset is None:
+            with self._lock:  # the first requests of a sync arrive together: build once
+                dataset = self._built.get(token)
+                if dataset is None:
+                    dataset = self._build(token)
+                    if dataset is None:
+                        raise KeyError(token)
+                    self._built[token] = dataset
+        return dataset
+
+    def __iter__(self) -> Iterator[str]:
+        """The accounts built so far."""
+        return iter(list(self._built))
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+
 def _email_domain(index: int) -> str:
     """Most users at the company's domain; a contractor now and then, one private address."""
     if index == 9:
@@ -751,6 +783,6 @@ def _team_role_for(user: dict[str, Any], position: int, rng: random.Random) -> s
 
 __all__ = [
     "web_actor", "api_token_actor", "scim_actor", "sso_actor",
-    "Dataset", "generate_dataset", "ROLES", "LEGACY_ROLE", "TEAM_ROLES", "SPECIAL_NAMES",
+    "Dataset", "LazyAccounts", "generate_dataset", "ROLES", "LEGACY_ROLE", "TEAM_ROLES", "SPECIAL_NAMES",
     "SPECIAL_TEAM_NAME", "user_reference", "API_URL", "WEB_URL",
 ]

@@ -3,6 +3,10 @@
 Read-only, like the API key the product asks for. Switches on the FakePagerDuty object
 change its behaviour while it runs: latency, rate limiting, injected faults, token
 revocation, missing abilities and permissions. Every request is recorded.
+
+One account (a Dataset and its token), or many at once: `accounts` maps each token to its
+Dataset, and a request's token picks the account it reads (a fleet of integrations, each
+with its own PagerDuty account, against one server).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from .data import Dataset, user_reference
@@ -127,14 +131,21 @@ class Route:
 
 
 class FakePagerDuty:
-    def __init__(self, dataset: Dataset, *, token: str = "test-token", host: str = "127.0.0.1",
+    def __init__(self, dataset: Dataset | None = None, *, token: str = "test-token",
+                 accounts: Mapping[str, Dataset] | None = None, host: str = "127.0.0.1",
                  port: int = 0, offset_cap: int | None = 10000, latency: float = 0.0,
                  scim_enabled: bool = True, teams_ability: bool = True,
                  licenses_permission: bool = True) -> None:
+        """One account, `dataset`, that `token` opens; or many: `accounts` maps each token to its
+        Dataset and is read at every request (data.LazyAccounts builds each on first use).
+        The switches apply to every account; revocation to `token` only."""
+        if (dataset is None) == (accounts is None):
+            raise ValueError("give either dataset (one account) or accounts (token -> Dataset)")
         # Plan and key switches of the audit trail and the on-call list: False answers 402
         # (the plan lacks it) or 403 (the key may not read it).
         self.dataset = dataset
         self.token = token
+        self.accounts = accounts
         self.host = host
         self.port = port
         # Plain switches: single attribute reads/writes are atomic, so no lock needed.
@@ -366,7 +377,7 @@ class FakePagerDuty:
 
         limit_headers: dict[str, str] = {}
         try:
-            self._check_auth(headers)
+            dataset = self._account(headers)
             limit_headers = self._check_rate_limit()
             if method != "GET":
                 raise ApiError(403, errors=["This API key is read-only"])
@@ -378,7 +389,7 @@ class FakePagerDuty:
             for hook in hooks:
                 if hook.before is not None:
                     hook.before(params)
-            body = route.handler(params, **match.groupdict())
+            body = route.handler(dataset, params, **match.groupdict())
             for hook in hooks:
                 if hook.after is not None:
                     body = _encode(hook.after(json.loads(body), params))
@@ -419,12 +430,20 @@ class FakePagerDuty:
             else:
                 self._revoke_countdown -= 1
 
-    def _check_auth(self, headers: dict[str, str]) -> None:
-        token = self.token
+    def _account(self, headers: dict[str, str]) -> Dataset:
+        """The account the request's token opens; 401 for an unknown or revoked token."""
+        scheme, _, token = headers.get("authorization", "").partition("Token token=")
+        if scheme or not token:
+            raise ApiError(401)
         with self._lock:
             revoked = token in self._revoked_tokens
-        if revoked or headers.get("authorization", "") != f"Token token={token}":
+        if self.accounts is not None:
+            dataset = self.accounts.get(token)
+        else:
+            dataset = self.dataset if token == self.token else None
+        if revoked or dataset is None:
             raise ApiError(401)
+        return dataset
 
     def _check_rate_limit(self) -> dict[str, str]:
         with self._lock:
@@ -508,15 +527,15 @@ class FakePagerDuty:
         }
 
     # -- REST handlers (run under the dataset lock so tests may mutate it meanwhile) ----
-    def _list_users(self, params: dict[str, list[str]]) -> bytes:
+    def _list_users(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         query = _first(params, "query", "").lower()
-        with self.dataset.lock:
-            users = self.dataset.users_matching(query) if query else self.dataset.user_list()
+        with dataset.lock:
+            users = dataset.users_matching(query) if query else dataset.user_list()
             return _encode(self._page(params, users, "users"))
 
-    def _get_user(self, params: dict[str, list[str]], id: str) -> bytes:
-        with self.dataset.lock:
-            user = self.dataset.users.get(id)
+    def _get_user(self, dataset: Dataset, params: dict[str, list[str]], id: str) -> bytes:
+        with dataset.lock:
+            user = dataset.users.get(id)
             if user is None:
                 raise ApiError(404)
             return _encode({"user": user})
@@ -525,52 +544,52 @@ class FakePagerDuty:
         if not self.teams_ability:
             raise ApiError(402, errors=["This account does not have the teams ability"])
 
-    def _list_teams(self, params: dict[str, list[str]]) -> bytes:
+    def _list_teams(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         self._require_teams()
         query = _first(params, "query", "").lower()
-        with self.dataset.lock:
-            teams = self.dataset.team_list()
+        with dataset.lock:
+            teams = dataset.team_list()
             if query:
                 teams = [t for t in teams if query in t["name"].lower()]
             return _encode(self._page(params, teams, "teams"))
 
-    def _get_team(self, params: dict[str, list[str]], id: str) -> bytes:
+    def _get_team(self, dataset: Dataset, params: dict[str, list[str]], id: str) -> bytes:
         self._require_teams()
-        with self.dataset.lock:
-            team = self.dataset.teams.get(id)
+        with dataset.lock:
+            team = dataset.teams.get(id)
             if team is None:
                 raise ApiError(404)
             return _encode({"team": team})
 
-    def _list_members(self, params: dict[str, list[str]], id: str) -> bytes:
+    def _list_members(self, dataset: Dataset, params: dict[str, list[str]], id: str) -> bytes:
         self._require_teams()
-        with self.dataset.lock:
-            if id not in self.dataset.teams:
+        with dataset.lock:
+            if id not in dataset.teams:
                 raise ApiError(404)
-            users = self.dataset.users
+            users = dataset.users
 
             def build(member: tuple[str, str]) -> dict[str, Any]:
                 return {"user": user_reference(users[member[0]]), "role": member[1]}
 
             # Real PagerDuty answers total: null here even with total=true.
-            return _encode(self._page(params, self.dataset.team_members(id), "members",
+            return _encode(self._page(params, dataset.team_members(id), "members",
                                         build=build, total_supported=False))
 
     def _require_license_permission(self) -> None:
         if not self.licenses_permission:
             raise ApiError(403, errors=["The API key may not read licenses"])
 
-    def _list_licenses(self, params: dict[str, list[str]]) -> bytes:
+    def _list_licenses(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         self._require_license_permission()
-        with self.dataset.lock:
-            return _encode({"licenses": self.dataset.licenses})
+        with dataset.lock:
+            return _encode({"licenses": dataset.licenses})
 
-    def _list_allocations(self, params: dict[str, list[str]]) -> bytes:
+    def _list_allocations(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         self._require_license_permission()
-        with self.dataset.lock:
-            return _encode(self._page(params, self.dataset.allocation_list(), "license_allocations"))
+        with dataset.lock:
+            return _encode(self._page(params, dataset.allocation_list(), "license_allocations"))
 
-    def _list_audit_records(self, params: dict[str, list[str]]) -> bytes:
+    def _list_audit_records(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         """Newest first, cursor paged (the cursor is the next record's position)."""
         if not self.audit_ability:
             raise ApiError(402, errors=["This account's plan does not include the audit trail"])
@@ -591,28 +610,28 @@ class FakePagerDuty:
         kinds = frozenset(params.get("root_resource_types[]", [])) or frozenset(
             {"users", "teams", "schedules", "escalation_policies", "services"}
         )
-        records = self.dataset.audit_records_between(since=since, until=until, root_types=kinds)
+        records = dataset.audit_records_between(since=since, until=until, root_types=kinds)
         chunk = records[position:position + limit]
         more = position + limit < len(records)
         return _encode({"records": chunk, "limit": limit,
                         "next_cursor": f"c{position + limit}" if more else None})
 
-    def _list_oncalls(self, params: dict[str, list[str]]) -> bytes:
+    def _list_oncalls(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         if not self.oncalls_ability:
             raise ApiError(402, errors=["This account's plan does not include on-call schedules"])
         if not self.oncalls_permission:
             raise ApiError(403, errors=["The API key may not read on-calls"])
-        return _encode(self._page(params, self.dataset.on_call_entries(), "oncalls"))
+        return _encode(self._page(params, dataset.on_call_entries(), "oncalls"))
 
     # -- SCIM handlers ------------------------------------------------------------------
     def _require_scim(self) -> None:
         if not self.scim_enabled:
             raise ApiError(403, "SCIM is not enabled for this account")
 
-    def _scim_user(self, user: dict[str, Any]) -> dict[str, Any]:
+    def _scim_user(self, dataset: Dataset, user: dict[str, Any]) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "schemas": [SCIM_USER_SCHEMA],
-            "id": self.dataset.scim_ids[user["id"]],
+            "id": dataset.scim_ids[user["id"]],
             "userName": self.scim_user_name(user),
             "displayName": user["name"],
             "active": True,
@@ -622,12 +641,12 @@ class FakePagerDuty:
         # No "timezone": the SCIM spec marks it write-only, so it is never returned.
         if user.get("job_title") is not None:
             resource["title"] = user["job_title"]
-        allocation = self.dataset.allocations.get(user["id"])
+        allocation = dataset.allocations.get(user["id"])
         if allocation is not None:
             resource["entitlements"] = [{"type": "license", "value": allocation["license"]["id"]}]
         return resource
 
-    def _scim_list_users(self, params: dict[str, list[str]]) -> bytes:
+    def _scim_list_users(self, dataset: Dataset, params: dict[str, list[str]]) -> bytes:
         self._require_scim()
         try:
             start = max(1, int(_first(params, "startIndex", "1")))
@@ -635,8 +654,8 @@ class FakePagerDuty:
         except ValueError:
             raise ApiError(400, "startIndex and count must be integers") from None
         filter_expr = _first(params, "filter", "")
-        with self.dataset.lock:
-            users = self.dataset.user_list()
+        with dataset.lock:
+            users = dataset.user_list()
             extra = [{"schemas": [SCIM_USER_SCHEMA], "id": f"X{n:025d}", "active": True, **resource}
                      for n, resource in enumerate(self.scim_extra)]
             if filter_expr:
@@ -646,17 +665,17 @@ class FakePagerDuty:
                 users = [u for u in users if u["email"].lower() == wanted.group(1).lower()]
                 extra = [r for r in extra if str(r.get("userName", "")).lower() == wanted.group(1).lower()]
             positions = range(start - 1, min(start - 1 + count, len(users) + len(extra)))
-            chunk = [self._scim_user(users[i]) if i < len(users) else extra[i - len(users)] for i in positions]
+            chunk = [self._scim_user(dataset, users[i]) if i < len(users) else extra[i - len(users)] for i in positions]
             return _encode({"schemas": [SCIM_LIST_SCHEMA], "totalResults": len(users) + len(extra),
                             "itemsPerPage": len(chunk), "startIndex": start, "Resources": chunk})
 
-    def _scim_get_user(self, params: dict[str, list[str]], id: str) -> bytes:
+    def _scim_get_user(self, dataset: Dataset, params: dict[str, list[str]], id: str) -> bytes:
         self._require_scim()
-        with self.dataset.lock:
-            user = self.dataset.user_by_scim_id(id)
+        with dataset.lock:
+            user = dataset.user_by_scim_id(id)
             if user is None:
                 raise ApiError(404, "User not found")
-            return _encode(self._scim_user(user))
+            return _encode(self._scim_user(dataset, user))
 
 
 def _when(value: str) -> datetime | None:
@@ -686,6 +705,9 @@ def _encode(payload: Any) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when hundreds of clients connect
+    # at once (a fleet of syncs), and each dropped SYN costs its client a 1 s retransmit.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out and hang up are part of the tests, not noise; bugs are not.
