@@ -299,6 +299,10 @@ class PagerDutyFetcher:
         listed_total = users_listing.first.total
         scim_first = self._submit(self._optional_scim_page, 1) if users_listing.capped else None
         teams, members_futures, teams_note = self._teams(teams_first.result())
+        # Every listing's other pages are queued now, so none waits for the others to finish.
+        on_calls = on_calls_first.result()
+        if isinstance(on_calls, Page):
+            on_calls = self._listing(on_calls, "/oncalls", "oncalls")
         allocations = allocations_first.result()
         if isinstance(allocations, Page):
             allocations = self._listing(allocations, "/license_allocations", "license_allocations")
@@ -336,7 +340,7 @@ class PagerDutyFetcher:
                 self.progress(f"teams: members of {number}/{len(members_futures)} teams")
 
         self._licenses_into(snapshot, licenses.result(), allocations)
-        self._on_calls_into(snapshot, on_calls_first.result())
+        self._on_calls_into(snapshot, on_calls)
         attributions = audit.result()
         if isinstance(attributions, str):
             snapshot.notes.append(attributions)
@@ -525,11 +529,10 @@ class PagerDutyFetcher:
         self.progress(f"audit trail: {len(attributions)} account changes attributed")
         return attributions
 
-    def _on_calls_into(self, snapshot: Snapshot, first: Page | str) -> None:
-        if isinstance(first, str):
-            snapshot.notes.append(first)
+    def _on_calls_into(self, snapshot: Snapshot, listing: _Listing | str) -> None:
+        if isinstance(listing, str):
+            snapshot.notes.append(listing)
             return
-        listing = self._listing(first, "/oncalls", "oncalls")
         entries = [entry for page in listing.pages() for entry in page.items]
         if listing.capped:
             snapshot.notes.append(f"{ON_CALL_NOT_SYNCED}more than 10,000 on-call entries")
