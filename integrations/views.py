@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from integrations.admin.base import is_id
 from integrations.tenancy import set_active_tenant, tenants_for
 
 ALL_TENANTS = ""  # the value of the "All tenants" option, superusers only
@@ -26,7 +27,7 @@ def switch_tenant(request):
         tenant = None
     else:
         # A forged or foreign id changes nothing: it is simply not among the user's tenants.
-        tenant = tenants_for(request.user).filter(pk=chosen).first() if chosen.isdigit() else None
+        tenant = tenants_for(request.user).filter(pk=chosen).first() if is_id(chosen) else None
         if tenant is None:
             raise Http404("No such tenant.")
     set_active_tenant(request, tenant)

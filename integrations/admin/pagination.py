@@ -13,6 +13,8 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from integrations.admin.base import ID_MAX
+
 
 class LookAheadPaginator(Paginator):
     """Counts rows only up to `look_ahead` past the current page, not the whole table.
@@ -27,7 +29,9 @@ class LookAheadPaginator(Paginator):
 
     def __init__(self, object_list, per_page, *, current_page: int = 1, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
-        self.limit = max(current_page, 1) * self.per_page + self.look_ahead + 1
+        # A page number past any row (`?p=` typed by hand) must still make a LIMIT the database
+        # takes: no list has more rows than the largest id, and the page itself is then "no such page".
+        self.limit = min(max(current_page, 1) * self.per_page + self.look_ahead + 1, ID_MAX)
 
     @cached_property
     def count(self) -> int:

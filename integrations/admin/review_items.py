@@ -19,7 +19,8 @@ from django.utils.html import format_html, format_html_join
 
 from integrations import findings
 from integrations.admin import freshness
-from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, tenants_with_role
+from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, is_id, tenants_with_role
+from integrations.admin.filters import ScopedFilter
 from integrations.admin.html import badge, findings_html, on_call_html, role_html, safe_link
 from integrations.admin.pagination import LookAheadCountMixin
 from integrations.admin.reviews import READERS, items_url
@@ -39,9 +40,10 @@ def teams_html(teams, roles):
     )
 
 
-class ReviewFilter(admin.SimpleListFilter):
+class ReviewFilter(ScopedFilter):
     title = "access review"
     parameter_name = "review"
+    by_id = True
 
     def lookups(self, request, model_admin):
         reviews = model_admin.visible_reviews(request).order_by("-opened_at", "-id")[:50]
@@ -49,9 +51,7 @@ class ReviewFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if not value:
-            return queryset
-        return queryset.filter(review_id=int(value)) if value.isdigit() else queryset.none()
+        return queryset.filter(review_id=int(value)) if value else queryset
 
 
 class MineFilter(admin.SimpleListFilter):
@@ -188,7 +188,7 @@ class ReviewItemAdmin(LookAheadCountMixin, TenantScopedAdmin):
     # --- The decision page --------------------------------------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):
         object_id = unquote(object_id)
-        item = self.get_queryset(request).filter(pk=object_id if str(object_id).isdigit() else None).first()
+        item = self.get_queryset(request).filter(pk=object_id if is_id(object_id) else None).first()
         if item is None:
             if not self.has_view_permission(request):
                 raise PermissionDenied

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from integrations import selectors as account_selectors
 from integrations.admin import freshness
-from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, tenants_with_role
+from integrations.admin.base import ADMIN, REVIEWER, TenantScopedAdmin, has_role, is_id, tenants_with_role
 from integrations.admin.pagination import LookAheadCountMixin
 from integrations.reviews import evidence, selectors, services
 from integrations.reviews.forms import StartReviewForm
@@ -98,7 +98,7 @@ class AccessReviewAdmin(LookAheadCountMixin, TenantScopedAdmin):
         review = (
             scoped_reviews(request)
             .select_related("tenant", "integration__application", "opened_by", "closed_by")
-            .filter(pk=object_id if str(object_id).isdigit() else None)
+            .filter(pk=object_id if is_id(object_id) else None)
             .first()
         )
         if review is None:

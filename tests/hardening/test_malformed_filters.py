@@ -6,8 +6,12 @@ refuses in text): each used to end in a server error on the accounts or changes 
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
+import pytest
+from django.utils import timezone
+
+from integrations.reviews.services import open_review
 from tests.factories import make_review_data
 
 ACCOUNTS = "/admin/integrations/syncedaccount/"
@@ -111,3 +115,79 @@ def test_well_formed_values_filter_as_before(tenant_admin_client, tenant):
 
     response = tenant_admin_client.get(CHANGES, {"run": "9223372036854775807"})  # the largest id
     assert response.status_code == 200
+
+
+REVIEW_ITEMS = "/admin/integrations/reviewitem/"
+REVIEWS = "/admin/integrations/accessreview/"
+# Every filter of the access reviews' lists, and the page number of every list.
+REVIEW_FILTER_PARAMETERS = [
+    (REVIEW_ITEMS, "review"),
+    (REVIEW_ITEMS, "mine"),
+    (REVIEW_ITEMS, "decision"),
+    (REVIEW_ITEMS, "privileged__exact"),
+    (REVIEWS, "state__exact"),
+    (REVIEWS, "scope__exact"),
+]
+LISTS = [ACCOUNTS, CHANGES, TEAMS, RUNS, INTEGRATIONS, REVIEW_ITEMS, REVIEWS]
+
+
+@pytest.fixture
+def review_client(client, tenant_admin, tenant):
+    """A tenant admin with an open access review of six items: every list has rows to count."""
+    data = make_review_data(tenant=tenant)
+    open_review(
+        integration=data.integration, name="Q3 access", scope="all",
+        due_date=timezone.localdate() + dt.timedelta(days=14), opened_by=tenant_admin, reviewers=[tenant_admin],
+    )
+    client.force_login(tenant_admin)
+    return client
+
+
+@pytest.mark.parametrize("url, parameter", REVIEW_FILTER_PARAMETERS)
+def test_a_malformed_access_review_filter_value_is_never_a_server_error(review_client, url, parameter):
+    statuses = {value: review_client.get(url, {parameter: value}).status_code for value in MALFORMED}
+
+    assert {value: status for value, status in statuses.items() if status not in (200, 400)} == {}
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_a_malformed_page_number_is_never_a_server_error(review_client, url):
+    """`?p=` past any page (a number SQLite cannot take as a LIMIT) is the admin's "no such page"."""
+    statuses = {value: review_client.get(url, {"p": value}).status_code for value in MALFORMED}
+
+    assert {value: status for value, status in statuses.items() if status not in (200, 302, 400)} == {}
+
+
+# Object ids in a URL path, as a hand-edited address could carry them.
+MALFORMED_IDS = ["99999999999999999999999", "9223372036854775808", "²", "١٢", "x", "-1", "1.5"]
+OBJECT_URLS = [
+    REVIEW_ITEMS + "{}/change/",
+    REVIEWS + "{}/change/",
+    REVIEWS + "{}/evidence/?format=csv",
+    INTEGRATIONS + "{}/change/",
+    INTEGRATIONS + "{}/progress/",
+    ACCOUNTS + "{}/change/",
+]
+
+
+@pytest.mark.parametrize("url", OBJECT_URLS)
+def test_a_malformed_object_id_is_a_404(review_client, url):
+    statuses = {value: review_client.get(url.format(value)).status_code for value in MALFORMED_IDS}
+
+    assert {value: status for value, status in statuses.items() if status not in (302, 404)} == {}
+
+
+@pytest.mark.parametrize("url", [REVIEWS + "{}/close/", INTEGRATIONS + "{}/sync/"])
+def test_a_malformed_object_id_posted_to_is_a_404(review_client, url):
+    statuses = {value: review_client.post(url.format(value)).status_code for value in MALFORMED_IDS}
+
+    assert {value: status for value, status in statuses.items() if status != 404} == {}
+
+
+def test_a_malformed_tenant_id_in_the_switcher_is_a_404(review_client):
+    statuses = {
+        value: review_client.post("/admin/switch-tenant/", {"tenant": value, "next": "/admin/"}).status_code
+        for value in MALFORMED_IDS
+    }
+
+    assert {value: status for value, status in statuses.items() if status != 404} == {}
