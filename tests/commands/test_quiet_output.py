@@ -55,6 +55,32 @@ def test_a_403_is_one_log_line_without_a_traceback(client, reviewer):
     assert "Traceback" not in records[0]
 
 
+def test_a_refused_lookup_is_one_log_line_without_a_traceback(client, reviewer):
+    """The admin refuses a lookup it does not offer as a suspicious operation, which Django
+    logs at ERROR with its traceback: a client sending such queries filled megabytes of log."""
+    from balkan_pd.logging import ExpectedRefusals
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    handler.addFilter(ExpectedRefusals())  # as the console handler of the settings has it
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        client.force_login(reviewer)
+        response = client.get("/admin/integrations/syncedaccount/?email__regex=(.%2B.%2B)%2B%23")
+    finally:
+        root.removeHandler(handler)
+    assert response.status_code == 400
+    assert records and not any("Traceback" in record for record in records), records
+    assert any(record.startswith("django.security.") for record in records), records
+
+
 def test_the_site_title_is_settable_and_names_the_product_by_default(admin_client, settings):
     page = admin_client.get(reverse("admin:index")).content.decode()
     assert "PagerDuty access review" in page and "balkan_pd administration" not in page
