@@ -109,6 +109,17 @@ def test_a_window_wait_longer_than_the_max_wait_fails_at_once(client, fake_pager
     assert fake_pagerduty.wait_for_requests(1) == 1
 
 
+def test_an_absurd_window_wait_is_a_short_number_in_the_message(client, fake_pagerduty):
+    fake_pagerduty.inject(USERS, kind="headers", times=None, headers=window("10", "0", "1e308"))
+
+    client.fetch_json("/users", {"limit": 1})
+    with pytest.raises(RateLimited) as raised:
+        client.fetch_json("/users", {"limit": 1})
+
+    assert str(raised.value).startswith("rate limit: PagerDuty asked to wait 1e+308 s for its rate-limit window")
+    assert len(str(raised.value)) < 200
+
+
 def test_a_window_wait_within_the_max_wait_is_waited_out(client, fake_pagerduty):
     fake_pagerduty.inject(USERS, kind="headers", times=1, headers=window("10", "0", "0.2"))
 

@@ -95,8 +95,10 @@ def _header_number(response: requests.Response, name: str) -> float | None:
 
 
 def _window_limit_exceeded(seconds: float, max_wait: float) -> RateLimited:
+    # An absurd reset (1e308) in full would be 309 digits, pushing the next step off the message.
+    asked = f"{seconds:.0f}" if seconds < 1e6 else f"{seconds:.2g}"
     return RateLimited(
-        f"rate limit: PagerDuty asked to wait {seconds:.0f} s for its rate-limit window, more than "
+        f"rate limit: PagerDuty asked to wait {asked} s for its rate-limit window, more than "
         f"the {max_wait:g} s a sync may wait; the next sync will try again"
     )
 
