@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from django.urls import reverse
@@ -32,53 +33,49 @@ def test_exportaccounts_into_a_closed_pipe_ends_without_a_traceback(tenant):
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
 
 
-def test_a_403_is_one_log_line_without_a_traceback(client, reviewer):
+@contextmanager
+def log_lines(logger_name: str = ""):
+    """The lines `logger_name` (default: the root) writes, formatted "name LEVEL message" and
+    filtered as the console handler of the settings filters them."""
     from balkan_pd.logging import ExpectedRefusals
 
-    records = []
+    lines: list[str] = []
 
     class Keep(logging.Handler):
         def emit(self, record):
-            records.append(self.format(record))
+            lines.append(self.format(record))
 
     handler = Keep()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    handler.addFilter(ExpectedRefusals())  # as the console handler of the settings has it
-    logging.getLogger("django.request").addHandler(handler)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    handler.addFilter(ExpectedRefusals())
+    logger = logging.getLogger(logger_name or None)
+    logger.addHandler(handler)
     try:
-        client.force_login(reviewer)
-        response = client.get(reverse("admin:integrations_integration_add"))
+        yield lines
     finally:
-        logging.getLogger("django.request").removeHandler(handler)
+        logger.removeHandler(handler)
+
+
+def test_a_403_is_one_log_line_without_a_traceback(client, reviewer):
+    client.force_login(reviewer)
+    with log_lines("django.request") as lines:
+        response = client.get(reverse("admin:integrations_integration_add"))
+
     assert response.status_code == 403
-    assert len(records) == 1 and records[0].startswith("WARNING Forbidden"), records
-    assert "Traceback" not in records[0]
+    assert len(lines) == 1 and lines[0].startswith("django.request WARNING Forbidden"), lines
+    assert "Traceback" not in lines[0]
 
 
 def test_a_refused_lookup_is_one_log_line_without_a_traceback(client, reviewer):
     """The admin refuses a lookup it does not offer as a suspicious operation, which Django
     logs at ERROR with its traceback: a client sending such queries filled megabytes of log."""
-    from balkan_pd.logging import ExpectedRefusals
-
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(self.format(record))
-
-    handler = Keep()
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    handler.addFilter(ExpectedRefusals())  # as the console handler of the settings has it
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        client.force_login(reviewer)
+    client.force_login(reviewer)
+    with log_lines() as lines:
         response = client.get("/admin/integrations/syncedaccount/?email__regex=(.%2B.%2B)%2B%23")
-    finally:
-        root.removeHandler(handler)
+
     assert response.status_code == 400
-    assert records and not any("Traceback" in record for record in records), records
-    assert any(record.startswith("django.security.") for record in records), records
+    assert lines and not any("Traceback" in line for line in lines), lines
+    assert any(line.startswith("django.security.") for line in lines), lines
 
 
 def test_the_site_title_is_settable_and_names_the_product_by_default(admin_client, settings):
