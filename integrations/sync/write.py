@@ -46,14 +46,27 @@ def insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
     sync's time, already as the database takes them.
     """
     quote = connection.ops.quote_name
-    names = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
+    fields = [model._meta.get_field(name) for name in columns]
+    names = ", ".join(quote(field.column) for field in fields)
+    table = quote(model._meta.db_table)
+    if connection.vendor == "postgresql":
+        # One array per column, unnested into rows: PostgreSQL parses and plans a statement of
+        # 1,000 rows × 15 placeholders in about 65 ms, the same rows as 15 arrays in about 18.
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        with connection.cursor() as cursor:
+            for chunk in chunked(rows, BATCH_SIZE):
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
+                    [list(column) for column in zip(*chunk)],
+                )
+        return
     row = f"({', '.join(['%s'] * len(columns))})"
-    limit = connection.features.max_query_params  # None: no limit (PostgreSQL)
-    per_statement = BATCH_SIZE if limit is None else max(1, min(BATCH_SIZE, limit // len(columns)))
+    limit = connection.features.max_query_params
+    per_statement = max(1, min(BATCH_SIZE, limit // len(columns))) if limit else BATCH_SIZE
     with connection.cursor() as cursor:
         for chunk in chunked(rows, per_statement):
             cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES {', '.join([row] * len(chunk))}",
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(chunk))}",
                 [value for values in chunk for value in values],
             )
 
