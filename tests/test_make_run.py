@@ -175,6 +175,9 @@ def start_serve(env: dict[str, str], address: str) -> subprocess.Popen:
         # A session of its own, as `make run` in a terminal: the script's process group is
         # the terminal's foreground group, the one Ctrl-C signals.
         start_new_session=True,
+        # And Ctrl-C as a terminal delivers it: a suite started in the background (`… &` in a
+        # script) ignores SIGINT, which bash would inherit and could then not trap.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
