@@ -195,7 +195,7 @@ class Bench:
             runs.append(self.sync(fake, integration, name=f"latency-bound-{number}"))
             runs[-1].requests = fake.request_count
             requests.add(fake.request_count)
-        measured = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+        measured = _median_run(runs)
         sequential = minimum * LATENCY
         scenario = (
             f"1. Latency-bound first sync: {USERS:,} users, {TEAMS} teams, {LATENCY * 1000:.0f} ms a request, "
@@ -233,7 +233,7 @@ class Bench:
                 runs.append(self.sync(fake, integration, name=f"without-findings-{number}"))
         finally:
             fake.clear_faults()
-        without = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+        without = _median_run(runs)
         refused = sum(fake.count(path) for path in findings_paths)
         rest = fake.request_count - refused
         cost = engine.seconds - without.seconds
@@ -428,6 +428,11 @@ class Bench:
             f"PAGERDUTY_BACKOFF_BASE={settings.PAGERDUTY_BACKOFF_BASE:g} s; "
             f"fake PagerDuty on 127.0.0.1 (tests/connectors/pagerduty/fake), seed {SEED}"
         )
+
+
+def _median_run(runs: list[Measured]) -> Measured:
+    """The run of median wall time (the upper one of an even number)."""
+    return sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
 
 
 def _settle(fake) -> None:
